@@ -1,0 +1,7 @@
+"""Subcommands of the ``zohw`` console entry point: one module per command.
+
+Each module defines ``register(subparsers)``, which adds its parser and sets ``func`` to a
+callable taking the parsed arguments and returning an exit code.
+"""
+
+COMMANDS = ("generate", "sim", "resources", "train")
