@@ -1,0 +1,1 @@
+"""Co-simulation: Verilator builds (cached), cocotb testbenches and the engine bank."""

@@ -1,0 +1,61 @@
+"""Atomic output files: write a temporary file in the destination directory, then ``os.replace``.
+
+A reader (or a crashed writer) never sees a half-written file: the destination either keeps its
+old content or has the complete new one.
+"""
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = ["atomic_open", "write_text_atomic", "write_bytes_atomic", "write_json_atomic",
+           "save_npz_atomic"]
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode="w", **kwargs):
+    """Open a temporary file next to ``path``; on a clean exit it replaces ``path``.
+
+    The parent directory is created if needed. On an exception the temporary file is removed
+    and ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, **kwargs) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_bytes_atomic(path, data: bytes):
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+
+
+def write_text_atomic(path, text: str):
+    # newline="" keeps the text byte-exact (no platform newline translation).
+    with atomic_open(path, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+
+
+def write_json_atomic(path, obj, *, indent=2, sort_keys=True):
+    """Deterministic JSON (sorted keys, fixed indent, trailing newline)."""
+    write_text_atomic(path, json.dumps(obj, indent=indent, sort_keys=sort_keys) + "\n")
+
+
+def save_npz_atomic(path, **arrays):
+    """``numpy.savez`` to ``path`` atomically (``path`` is used as given: no ``.npz`` appended)."""
+    import numpy as np
+
+    with atomic_open(path, "wb") as f:
+        np.savez(f, **arrays)
