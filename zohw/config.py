@@ -12,7 +12,7 @@ for ``w * 2**-(B - 3)``: the value of one LSB is :attr:`EngineConfig.lsb`, the r
 
 Uniform sources
 ---------------
-A *generator* is a 32-bit Galois LFSR (``lfsr32``, polynomial x^32 + x^22 + x^2 + x + 1, stepped
+A *generator* is a 32-bit Galois LFSR (``lfsr32``, feedback mask ``LFSR32_TAPS``, stepped
 32 times per cycle so that every cycle delivers 32 fresh bits) or Marsaglia's ``xorshift32``
 (13, 17, 5), stepped once per cycle. Generator ``k`` is seeded with ``mix_seed(seed, k)``: the
 seed XOR a per-generator constant ``fmix32(k + 1)`` (MurmurHash3's finaliser), replaced by that
@@ -43,8 +43,10 @@ SOURCES = ("lfsr32", "xorshift32")
 CLT_K = (2, 4, 8, 12)
 
 MASK32 = 0xFFFF_FFFF
-#: Galois LFSR (right shift) feedback mask of x^32 + x^22 + x^2 + x + 1.
-LFSR32_TAPS = 0x8020_0003
+#: Galois LFSR (right shift) feedback mask. Maximal length (period 2**32 - 1, checked by the
+#: tests); chosen among 4-tap masks for the sparsest 32-step unrolled next-state network
+#: (134 XOR inputs over 32 bits, at most 7 per bit, against 505 for the textbook 0x80200003).
+LFSR32_TAPS = 0x9004_8000
 #: Steps of the 32-bit Galois LFSR per cycle.
 LFSR32_STEPS = 32
 #: Marsaglia's xorshift32 triple (left, right, left).
@@ -324,6 +326,11 @@ class EngineConfig:
         lo = 1 << (ADAPTIVE_MANT_BITS - 1)
         hi = 1 << (ADAPTIVE_MANT_BITS + 1)
         return tuple(int(round((1 << ADAPTIVE_TABLE_FRAC) / math.sqrt(m))) for m in range(lo, hi))
+
+    @property
+    def adaptive_scale_bits(self):
+        """Width of the adaptive scale factor: scales up to 8 (three integer bits)."""
+        return ADAPTIVE_SCALE_FRAC + 3
 
     @property
     def pool_bits(self):

@@ -1,0 +1,1 @@
+"""Amaranth descriptions of the zeroth-order training datapath."""
