@@ -1,0 +1,74 @@
+"""A bank of perturbation engines in one Verilog top level, so that one Verilator build checks
+many configurations at once.
+
+All engines share ``seed``, ``load``, ``advance`` and ``replay``; engine ``K`` exposes its own
+stream as ``zK__valid``/``zK__ready``/``zK__payload`` and its own ``busyK``. Engines may differ in
+every configuration field (strategy, scaling, source, lanes, width, pool, ...).
+"""
+
+from amaranth.back import verilog
+from amaranth.hdl import Module, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.data import ArrayLayout
+from amaranth.lib.wiring import In, Out
+
+from zohw.config import EngineConfig
+
+__all__ = ["EngineBank", "bank_verilog", "BANK_TOPLEVEL"]
+
+BANK_TOPLEVEL = "zohw_engine_bank"
+
+
+def _default_factory(config):
+    from zohw.hw.engine import PerturbationEngine
+
+    return PerturbationEngine(config)
+
+
+class EngineBank(wiring.Component):
+    """``len(configs)`` engines side by side; see the module docstring for the ports.
+
+    ``engine_factory(config)`` builds one engine (default
+    :class:`zohw.hw.engine.PerturbationEngine`); it exists so the testbench itself can be tested
+    against a stand-in engine.
+    """
+
+    def __init__(self, configs, engine_factory=None):
+        configs = tuple(configs)
+        if not configs:
+            raise ValueError("an engine bank needs at least one configuration")
+        for c in configs:
+            if not isinstance(c, EngineConfig):
+                raise TypeError(f"bank members must be EngineConfig objects, not {c!r}")
+        self.configs = configs
+        self._factory = engine_factory or _default_factory
+        members = {"seed": In(32), "load": In(1), "advance": In(1), "replay": In(1)}
+        for k, c in enumerate(configs):
+            members[f"busy{k}"] = Out(1)
+            members[f"z{k}"] = Out(stream.Signature(ArrayLayout(signed(c.width), c.lanes)))
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        for k, config in enumerate(self.configs):
+            engine = self._factory(config)
+            m.submodules[f"engine{k}"] = engine
+            z = getattr(self, f"z{k}")
+            m.d.comb += [
+                engine.seed.eq(self.seed),
+                engine.load.eq(self.load),
+                engine.advance.eq(self.advance),
+                engine.replay.eq(self.replay),
+                getattr(self, f"busy{k}").eq(engine.busy),
+                z.valid.eq(engine.z.valid),
+                z.payload.eq(engine.z.payload),
+                engine.z.ready.eq(z.ready),
+            ]
+        return m
+
+
+def bank_verilog(configs, name=BANK_TOPLEVEL, engine_factory=None) -> str:
+    """Verilog of an :class:`EngineBank` (no source locations, so the text depends only on the
+    configurations)."""
+    bank = EngineBank(configs, engine_factory)
+    return verilog.convert(bank, name=name, emit_src=False)
