@@ -1,0 +1,103 @@
+"""Statistics of every strategy's golden stream, and the structure of PeZO reuse."""
+
+import pytest
+import torch
+
+from zohw.config import STRATEGIES, EngineConfig
+from zohw.sw.perturb import (adaptive_scale, cycles_per_step, golden_perturbations, golden_pool,
+                             golden_stream)
+
+SAMPLES_D, SAMPLES_STEPS = 1024, 64          # 65 536 samples per strategy
+
+# (strategy, scaling) -> (|mean| bound, std range, kurtosis range), in units of the target std.
+# Pool strategies reuse N = 256 words, so their mean is the pool's sample mean: std/16 typical.
+TOLERANCES = {
+    ("gauss-clt", "none"): (0.02, (0.97, 1.04), (2.55, 2.85)),      # K = 4: 3 - 1.2/4 = 2.7
+    ("gauss-icdf", "none"): (0.02, (0.97, 1.03), (2.75, 3.10)),
+    ("rademacher", "none"): (0.02, (0.99, 1.01), (0.99, 1.01)),
+    ("uniform", "none"): (0.03, (0.55, 0.60), (1.70, 1.90)),         # U(-1, 1): 1/√3, 1.8
+    ("uniform", "fixed"): (0.02, (0.98, 1.04), (1.70, 1.90)),
+    ("pezo-otf", "fixed"): (0.03, (0.97, 1.05), (1.65, 1.95)),
+    ("pezo-shift", "adaptive"): (0.15, (0.97, 1.03), (1.50, 2.10)),
+    ("pezo-block", "adaptive"): (0.15, (0.97, 1.03), (1.50, 2.10)),
+    ("pezo-shift", "fixed"): (0.15, (0.92, 1.10), (1.50, 2.10)),
+}
+
+
+def moments(config, seed=1):
+    z = golden_stream(config, seed, SAMPLES_D, SAMPLES_STEPS).double() * config.lsb
+    mean, std = z.mean().item(), z.std().item()
+    kurt = (((z - mean) / std) ** 4).mean().item()
+    return z.numel(), mean, std, kurt
+
+
+@pytest.mark.parametrize("strategy, scaling", sorted(TOLERANCES))
+@pytest.mark.parametrize("source", ["xorshift32", "lfsr32"])
+def test_moments_within_documented_tolerances(strategy, scaling, source):
+    config = EngineConfig(strategy=strategy, scaling=scaling, source=source)
+    n, mean, std, kurt = moments(config)
+    mean_tol, (std_lo, std_hi), (k_lo, k_hi) = TOLERANCES[strategy, scaling]
+    assert n >= 65536
+    assert abs(mean) <= mean_tol, f"mean {mean:.4f}"
+    assert std_lo <= std <= std_hi, f"std {std:.4f}"
+    assert k_lo <= kurt <= k_hi, f"kurtosis {kurt:.3f}"
+
+
+def test_every_strategy_has_a_tolerance():
+    assert {s for s, _ in TOLERANCES} == set(STRATEGIES)
+
+
+@pytest.mark.parametrize("k, kurt", [(2, 2.4), (8, 2.85), (12, 2.9)])
+def test_clt_kurtosis_approaches_gaussian_with_k(k, kurt):
+    _, mean, std, measured = moments(EngineConfig(strategy="gauss-clt", clt_k=k))
+    assert abs(mean) < 0.03 and 0.95 < std < 1.05
+    assert abs(measured - kurt) < 0.12
+
+
+def test_pezo_shift_is_pool_periodic_and_block_is_not():
+    d, steps = 1024, 32
+    shift = EngineConfig(strategy="pezo-shift", pool=256)
+    z = golden_perturbations(shift, 5, d, steps)
+    # weights i and i + N receive the same perturbation at every step
+    assert torch.equal(z[:, :d - 256], z[:, 256:])
+    # the leftover carries: step s starts at offset (s * d) mod N in the pool
+    pool = golden_pool(shift, 5)
+    assert torch.equal(z[1, :256], pool.roll(-(d % 256)))
+
+    block = EngineConfig(strategy="pezo-block", pool=256)
+    zb = golden_perturbations(block, 5, d, steps)
+    same = (zb[:, :d - 256] == zb[:, 256:]).double().mean().item()
+    assert same < 0.2, f"{same:.2f} of the pairs (i, i + N) are equal"
+    # each full block reads the whole pool, rotated by a random multiple of P
+    pool = golden_pool(block, 5).sort().values
+    assert torch.equal(zb[:, :256].sort(dim=1).values, pool.expand(steps, -1))
+    offsets = {int((zb[s, :256] == pool[0]).nonzero()[0]) for s in range(steps)}
+    assert len(offsets) > 4
+
+
+def test_replay_positions_are_step_aligned():
+    config = EngineConfig(strategy="uniform", lanes=4)
+    whole = golden_stream(config, 3, 10, 6)
+    part = golden_stream(config, 3, 10, 3, first_step=3)
+    assert torch.equal(whole[3:], part)
+    assert whole.shape == (6, cycles_per_step(config, 10), 4)
+
+
+def test_pezo_block_chunks_agree():
+    config = EngineConfig(strategy="pezo-block", lanes=4, pool=16)
+    whole = golden_stream(config, 9, 30, 8)
+    assert torch.equal(whole[5:], golden_stream(config, 9, 30, 3, first_step=5))
+
+
+def test_seed_changes_every_stream():
+    for strategy in STRATEGIES:
+        config = EngineConfig(strategy=strategy)
+        assert not torch.equal(golden_stream(config, 1, 256, 2), golden_stream(config, 2, 256, 2))
+
+
+def test_adaptive_scale_matches_float_within_table_precision():
+    config = EngineConfig(strategy="pezo-block", pool=256)
+    for sumsq in (10_000, 1_398_101, 3_000_000, 123_456_789):
+        exact = 2 ** config.frac_bits * (256 / sumsq) ** 0.5 * 2 ** 10
+        assert abs(adaptive_scale(config, sumsq) - exact) / exact < 0.02
+    assert adaptive_scale(config, 0) == 0
