@@ -1,0 +1,118 @@
+"""``zohw resources``: bad inputs give one-line errors with exit code 2 (before any synthesis);
+the report writers and the README updater work on a stored report."""
+
+import json
+
+import pytest
+
+from zohw import cli
+from zohw.resources import report as rp
+
+
+@pytest.fixture(autouse=True)
+def no_synthesis(monkeypatch):
+    def boom(*a, **k):
+        raise AssertionError("synthesis must not start on bad input")
+    monkeypatch.setattr(rp, "run", boom)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--target", "xilinx7,virtex2"], "target must be one of xilinx7, ice40, ecp5, not 'virtex2'"),
+    (["--lanes", "0"], "lanes must be an integer from 1 to 64, not 0"),
+    (["--lanes", "many"], "lanes must be an integer, not 'many'"),
+    (["--width", "40"], "width must be an integer from 4 to 16, not 40"),
+    (["--pool", "100"], "pool must be a power of two, not 100"),
+    (["--rng", "gauss-box-muller"], "rng must be 'all' or a list of"),
+    (["--rng", "uniform:loud"], "scaling of uniform must be one of none, fixed, adaptive"),
+    (["--rng", "uniform:adaptive"], "scaling must be none or fixed for uniform"),
+    (["--scaling", "huge"], "scaling must be one of none, fixed, adaptive, not 'huge'"),
+    (["--source", "mt19937"], "source must be one of lfsr32, xorshift32, not 'mt19937'"),
+    (["--clt-k", "3"], "clt_k must be one of 2, 4, 8, 12, not 3"),
+    (["--sweep", "depth=1,2"], "sweep must be PARAM=V1,V2,… with PARAM one of lanes"),
+    (["--sweep", "lanes=1,x"], "sweep lanes must be an integer, not 'x'"),
+    (["--jobs", "0"], "jobs must be at least 1, not 0"),
+    (["--plot", "chart.svg"], "plot must be a .png file"),
+])
+def test_bad_input_one_line_exit_2(argv, message, capsys):
+    assert cli.main(["resources", "--quiet", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("zohw resources: error: ")
+    assert message in err
+
+
+def test_sweep_skips_invalid_points():
+    specs = rp.parse_rng("pezo-otf,pezo-block")
+    base = {"lanes": 16, "width": 8, "pool": 256, "source": "xorshift32", "clt_k": 4}
+    entries, jobs, skipped = rp.plan(specs, ["ice40"], base, rp.parse_sweep(["lanes=1,4"]))
+    assert [s["strategy"] for s in skipped] == ["pezo-otf"] and skipped[0]["lanes"] == 1
+    strategies = {(p["lanes"], c.strategy) for p, c in entries}
+    assert (4, "pezo-otf") in strategies and (1, "gauss-clt") in strategies
+    assert len(jobs) == len(entries)
+
+
+def test_rng_all_and_baselines():
+    assert [s for s, _ in rp.parse_rng("all")] == [
+        "gauss-clt", "gauss-icdf", "uniform", "rademacher", "pezo-shift", "pezo-block",
+        "pezo-otf"]
+    # the baselines are always added, first
+    assert rp.parse_rng("pezo-block:fixed") == [
+        ("gauss-clt", None), ("gauss-icdf", None), ("pezo-block", "fixed")]
+
+
+def test_pool_sweep_shares_baseline_jobs():
+    base = {"lanes": 16, "width": 8, "pool": 256, "source": "xorshift32", "clt_k": 4}
+    entries, jobs, _ = rp.plan(rp.parse_rng("pezo-block"), ["ecp5"], base,
+                               rp.parse_sweep(["pool=64,256"]))
+    assert len(entries) == 6 and len(jobs) == 4     # gauss-* synthesized once each
+
+
+def fake_report():
+    rows = []
+    cells = {"gauss-clt": (400, 300), "gauss-icdf": (500, 200), "uniform": (150, 160),
+             "pezo-block": (120, 90)}
+    for t in ("xilinx7", "ice40"):
+        for s, (lut, ff) in cells.items():
+            rows.append({"strategy": s, "target": t, "lanes": 16, "width": 8, "pool": 256,
+                         "scaling": "adaptive" if s == "pezo-block" else "none",
+                         "source": "xorshift32", "clt_k": 4, "icdf_bits": 7, "otf_sources": 2,
+                         "lut": lut, "lutram": 8 if s == "pezo-block" else 0,
+                         "lut_total": lut + (8 if s == "pezo-block" else 0), "ff": ff,
+                         "carry": 10, "ram_bits": 512 if s == "pezo-block" else 0, "bram": 0,
+                         "bram_bits": 0, "dsp": 0, "muxf": 0})
+    rp.add_deltas(rows)
+    return {"yosys_version": "0.70+28ba3cb92", "parameters": {"lanes": 16, "width": 8},
+            "sweep": {}, "skipped": [], "rows": rows, "wall_seconds": 12.0,
+            "command": "zohw resources --rng all"}
+
+
+def test_deltas_and_markdown():
+    report = fake_report()
+    blk = next(r for r in report["rows"] if r["strategy"] == "pezo-block")
+    assert blk["delta_pct"]["gauss-clt"] == {"lut": -70.0, "lut_total": -68.0, "ff": -70.0}
+    assert blk["delta_pct"]["gauss-icdf"]["ff"] == -55.0
+    md = rp.render_markdown(report)
+    assert "### xilinx7: P = 16, B = 8 → 128 bits/cycle" in md
+    assert "| `pezo-block` (N=256, adaptive scaling) | 120 | 8 (512 b) | 90 |" in md
+    assert "−68 %" in md and "Wall time 12 s" in md
+
+
+def test_plot_and_readme(tmp_path):
+    report = fake_report()
+    png = tmp_path / "r.png"
+    rp.write_plot(png, report)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n<!-- resources:begin -->\nold\n<!-- resources:end -->\n\ntail\n")
+    js = tmp_path / "r.json"
+    js.write_text(json.dumps(report))
+    from zohw.resources.__main__ import main
+    assert main(["--readme", str(readme), "--json", str(js)]) == 0
+    text = readme.read_text()
+    assert "old" not in text and text.endswith("<!-- resources:end -->\n\ntail\n")
+    assert "| `gauss-clt` (K=4) | 400 |" in text
+    before = text
+    assert main(["--readme", str(readme), "--json", str(js)]) == 0
+    assert readme.read_text() == before
+    readme.write_text("no markers\n")
+    assert main(["--readme", str(readme), "--json", str(js)]) == 2

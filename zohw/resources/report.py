@@ -1,0 +1,462 @@
+"""Plan a comparison, run it in parallel, and write the JSON / Markdown / PNG reports."""
+
+import itertools
+import os
+import platform
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+from zohw.config import (EngineConfig, STRATEGIES, SCALINGS, UNIFORM_FAMILY, POOL_STRATEGIES)
+
+from ..io import atomic_open, write_json_atomic, write_text_atomic
+from .cells import TARGETS, check_target, parse_stat
+from .synth import run_job, yosys_version, short_yosys_version, nextpnr_version
+
+__all__ = ["BASELINES", "PEZO_FAMILY", "SWEEPABLE", "parse_rng", "parse_targets",
+           "parse_sweep", "plan", "run", "build_report", "render_markdown", "write_plot",
+           "update_readme", "readme_table"]
+
+#: Gaussian baselines every report compares against.
+BASELINES = ("gauss-clt", "gauss-icdf")
+PEZO_FAMILY = ("pezo-shift", "pezo-block", "pezo-otf")
+#: EngineConfig fields a ``--sweep`` may vary.
+SWEEPABLE = ("lanes", "width", "pool", "clt_k", "icdf_bits", "otf_sources")
+ROW_KEYS = ("strategy", "target", "lanes", "width", "pool", "scaling", "source", "clt_k",
+            "icdf_bits", "otf_sources", "lut", "lutram", "lut_total", "ff", "carry",
+            "ram_bits", "bram", "bram_bits", "dsp", "muxf")
+
+
+# -- argument parsing (shared by the CLI and the tests) -----------------------------------------
+
+def _split(text):
+    return [p.strip() for p in str(text).split(",") if p.strip()]
+
+
+def parse_rng(text):
+    """``all`` or a comma list of ``strategy[:scaling]`` → list of (strategy, scaling or None).
+
+    The Gaussian baselines are always added (they are what every other row is compared to).
+    """
+    items = _split(text)
+    if not items:
+        raise ValueError("rng must name at least one strategy or 'all'")
+    if items == ["all"]:
+        return [(s, None) for s in STRATEGIES]
+    specs = []
+    for item in items:
+        strategy, _, scaling = item.partition(":")
+        if strategy not in STRATEGIES:
+            raise ValueError(f"rng must be 'all' or a list of {', '.join(STRATEGIES)} "
+                             f"(optionally :scaling), not {strategy!r}")
+        if scaling and scaling not in SCALINGS:
+            raise ValueError(f"scaling of {strategy} must be one of {', '.join(SCALINGS)}, "
+                             f"not {scaling!r}")
+        specs.append((strategy, scaling or None))
+    for base in reversed(BASELINES):
+        if not any(s == base for s, _ in specs):
+            specs.insert(0, (base, None))
+    return list(dict.fromkeys(specs))
+
+
+def parse_targets(text):
+    targets = _split(text)
+    if not targets:
+        raise ValueError(f"target must be a list of {', '.join(TARGETS)}, not {text!r}")
+    for t in targets:
+        check_target(t)
+    return list(dict.fromkeys(targets))
+
+
+def parse_int(name, text, lo=None):
+    try:
+        value = int(str(text), 0)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, not {text!r}") from None
+    if lo is not None and value < lo:
+        raise ValueError(f"{name} must be at least {lo}, not {value}")
+    return value
+
+
+def parse_sweep(items):
+    """``["lanes=1,4,16", "width=8"]`` → ``{"lanes": [1, 4, 16], "width": [8]}``."""
+    sweep = {}
+    for item in items or ():
+        name, eq, values = item.partition("=")
+        name = name.strip()
+        if not eq or name not in SWEEPABLE:
+            raise ValueError(f"sweep must be PARAM=V1,V2,… with PARAM one of "
+                             f"{', '.join(SWEEPABLE)}, not {item!r}")
+        if name in sweep:
+            raise ValueError(f"sweep names {name} twice")
+        vals = [parse_int(f"sweep {name}", v) for v in _split(values)]
+        if not vals:
+            raise ValueError(f"sweep {name} has no values")
+        sweep[name] = list(dict.fromkeys(vals))
+    return sweep
+
+
+# -- planning ---------------------------------------------------------------------------------
+
+def _config(strategy, scaling, base, explicit_scaling):
+    """EngineConfig for one strategy. A global ``--scaling`` applies where the strategy accepts
+    it; a per-strategy ``:scaling`` must be valid (else the config's ValueError propagates)."""
+    params = dict(base)
+    if scaling is not None:
+        params["scaling"] = scaling
+    elif explicit_scaling is not None:
+        ok = (strategy in UNIFORM_FAMILY and
+              (explicit_scaling != "adaptive" or strategy in POOL_STRATEGIES))
+        params["scaling"] = explicit_scaling if ok else None
+    if strategy not in POOL_STRATEGIES and "pool" in params:
+        # the pool size is ignored by these strategies: keep the configuration (and its
+        # synthesis) identical across a pool sweep, but still within EngineConfig's rules
+        params["pool"] = EngineConfig.pool
+    return EngineConfig(strategy=strategy, **params)
+
+
+def plan(specs, targets, base, sweep=None, scaling=None):
+    """The points of the comparison: a list of ``(point, strategy spec, config or error)``
+    where ``point`` is the dict of swept values, and the distinct ``(config, target)`` jobs.
+
+    Invalid combinations inside a sweep (e.g. ``pezo-otf`` at one lane) are reported as skipped;
+    outside a sweep any invalid configuration raises ValueError before anything runs.
+    """
+    sweep = sweep or {}
+    names = list(sweep)
+    points = [dict(zip(names, combo)) for combo in itertools.product(*sweep.values())] or [{}]
+    entries, skipped = [], []
+    for point in points:
+        params = {**base, **point}
+        for strategy, sc in specs:
+            try:
+                cfg = _config(strategy, sc, params, scaling)
+            except (TypeError, ValueError) as exc:
+                if not sweep:
+                    raise
+                skipped.append({"strategy": strategy, **point, "reason": str(exc)})
+                continue
+            entries.append((point, cfg))
+    # validate targets before anything runs
+    for t in targets:
+        check_target(t)
+    jobs = {}
+    for _, cfg in entries:
+        for t in targets:
+            jobs.setdefault((cfg.config_hash, t), (cfg, t))
+    return entries, list(jobs.values()), skipped
+
+
+# -- running ----------------------------------------------------------------------------------
+
+def _job_weight(job):
+    cfg, target = job
+    return ({"xilinx7": 3, "ecp5": 1, "ice40": 2}.get(target, 1) * cfg.lanes * cfg.width
+            * (cfg.clt_k if cfg.strategy == "gauss-clt" else 1))
+
+
+def run(entries, jobs, *, fmax=False, workers=None, cache_dir=None, use_cache=True,
+        progress=True, executor_factory=ProcessPoolExecutor):
+    """Synthesize every job (largest first) on ``workers`` processes; return
+    ``{(config_hash, target): result}``."""
+    workers = workers or min(os.cpu_count() or 1, len(jobs)) or 1
+    yver = yosys_version()        # in the parent: the WebAssembly compile happens once
+    payloads = []
+    for cfg, target in sorted(jobs, key=_job_weight, reverse=True):
+        payloads.append({"config": cfg.as_dict(), "config_hash": cfg.config_hash,
+                         "target": target, "fmax": fmax, "cache_dir": str(cache_dir or "")
+                         or None, "use_cache": use_cache, "yosys_version": yver})
+    results = {}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(payloads), unit="synth", desc="yosys", dynamic_ncols=True)
+    try:
+        with executor_factory(max_workers=workers) as pool:
+            futures = {pool.submit(run_job, p): p for p in payloads}
+            for fut in as_completed(futures):
+                p = futures[fut]
+                try:
+                    res = fut.result()
+                except BaseException:
+                    for f in futures:
+                        f.cancel()
+                    raise
+                results[(p["config_hash"], p["target"])] = res
+                if bar is not None:
+                    cfg = EngineConfig.from_dict(p["config"])
+                    bar.set_postfix_str(f"{cfg.strategy}/{p['target']}"
+                                        f"{' (cached)' if res['cached'] else ''}")
+                    bar.update()
+    finally:
+        if bar is not None:
+            bar.close()
+    return results
+
+
+# -- report -----------------------------------------------------------------------------------
+
+def _pct(value, base):
+    if base is None:
+        return None
+    if base == 0:
+        return None if value else 0.0
+    return round(100.0 * (value - base) / base, 1)
+
+
+def _row(point, cfg, target, res):
+    counts = parse_stat(res["stat"], target)
+    row = {"strategy": cfg.strategy, "target": target, "lanes": cfg.lanes, "width": cfg.width,
+           "pool": cfg.pool, "scaling": cfg.scaling, "source": cfg.source, "clt_k": cfg.clt_k,
+           "icdf_bits": cfg.icdf_bits, "otf_sources": cfg.otf_sources,
+           "config_hash": cfg.config_hash, "config_name": cfg.name,
+           "throughput_bits_per_cycle": cfg.lanes * cfg.width, "replay": True,
+           **{k: counts[k] for k in counts if k not in ("other", "cells")},
+           "other": counts["other"], "cells": counts["cells"],
+           "synth_seconds": res["seconds"], "cached": res["cached"]}
+    if "fmax_mhz" in res:
+        row["fmax_mhz"] = res["fmax_mhz"]
+        row["fmax_note"] = res["fmax_note"]
+    if point:
+        row["sweep"] = dict(point)
+    return row
+
+
+def _point_key(row):
+    return (row["target"], tuple(sorted((row.get("sweep") or {}).items())))
+
+
+def add_deltas(rows):
+    """Add ``delta_pct[baseline] = {lut, lut_total, ff}`` (%, vs the cheapest row of that
+    baseline strategy at the same target and sweep point) to every row; returns the rows."""
+    best = {}
+    for row in rows:
+        if row["strategy"] in BASELINES:
+            k = (_point_key(row), row["strategy"])
+            if k not in best or row["lut_total"] < best[k]["lut_total"]:
+                best[k] = row
+    for row in rows:
+        row["delta_pct"] = {}
+        for base in BASELINES:
+            b = best.get((_point_key(row), base))
+            if b is None:
+                continue
+            row["delta_pct"][base] = {m: _pct(row[m], b[m]) for m in ("lut", "lut_total", "ff")}
+    return rows
+
+
+def build_report(entries, results, *, targets, base, sweep=None, skipped=(), fmax=False,
+                 wall_seconds=None, command=None):
+    rows = []
+    order = {s: i for i, s in enumerate(STRATEGIES)}
+    for point, cfg in entries:
+        for t in targets:
+            rows.append(_row(point, cfg, t, results[(cfg.config_hash, t)]))
+    rows.sort(key=lambda r: (list(TARGETS).index(r["target"]),
+                             tuple(sorted((r.get("sweep") or {}).items())),
+                             order[r["strategy"]], r["scaling"]))
+    add_deltas(rows)
+    yv = yosys_version()
+    report = {
+        "format": 1,
+        "yosys_version": short_yosys_version(yv),
+        "yosys_version_full": yv,
+        "tools": {"python": platform.python_version()},
+        "targets": {t: {"script": TARGETS[t].script("<top>"),
+                        "description": TARGETS[t].description} for t in targets},
+        "parameters": {k: v for k, v in base.items()},
+        "sweep": sweep or {},
+        "skipped": list(skipped),
+        "equal_throughput": (
+            "every engine emits P lanes x B bits per cycle (one z transfer per clock while "
+            "z.ready) and supports replay of a step; throughput_bits_per_cycle = P x B"),
+        "baselines": list(BASELINES),
+        "lut_accounting": (
+            "lut = logic LUTs; lutram = LUT sites used as distributed RAM or SRL; lut_total = "
+            "lut + lutram (+ 2 LUT4 per CCU2C on ecp5); delta_pct is against the cheapest row "
+            "of each Gaussian baseline at the same target and sweep point"),
+        "rows": rows,
+    }
+    if fmax:
+        report["tools"].update({f"nextpnr-{t}": nextpnr_version(t)
+                                for t in targets if TARGETS[t].nextpnr})
+    if wall_seconds is not None:
+        report["wall_seconds"] = round(wall_seconds, 1)
+    if command:
+        report["command"] = command
+    return report
+
+
+def write_json(path, report):
+    write_json_atomic(path, report)
+
+
+# -- Markdown ---------------------------------------------------------------------------------
+
+def _fmt_pct(v):
+    if v is None:
+        return "–"
+    if v == 0:
+        return "0 %"
+    return f"{'+' if v > 0 else '−'}{abs(v):.0f} %"
+
+
+def _label(row):
+    s = row["strategy"]
+    extra = []
+    if s == "gauss-clt":
+        extra.append(f"K={row['clt_k']}")
+    elif s == "gauss-icdf":
+        extra.append(f"{1 << row['icdf_bits']}-entry table")
+    elif s == "pezo-otf":
+        extra.append(f"R={row['otf_sources']}")
+    elif s in POOL_STRATEGIES:
+        extra.append(f"N={row['pool']}")
+    if row["scaling"] != "none":
+        extra.append(f"{row['scaling']} scaling")
+    return f"`{s}`" + (f" ({', '.join(extra)})" if extra else "")
+
+
+def _table(rows, fmax):
+    head = ["strategy", "LUT", "LUTRAM", "FF", "carry", "BRAM", "DSP",
+            "ΔLUT vs clt", "ΔLUT vs icdf", "ΔFF vs clt", "ΔFF vs icdf"]
+    if fmax:
+        head.append("Fmax MHz")
+    lines = ["| " + " | ".join(head) + " |",
+             "|" + "|".join([":--"] + ["--:"] * (len(head) - 1)) + "|"]
+    for r in rows:
+        d = r.get("delta_pct", {})
+        lutram = f"{r['lutram']} ({r['ram_bits']} b)" if r["lutram"] else "0"
+        cells = [_label(r), str(r["lut"]), lutram, str(r["ff"]), str(r["carry"]),
+                 str(r["bram"]), str(r["dsp"]),
+                 _fmt_pct(d.get("gauss-clt", {}).get("lut_total")),
+                 _fmt_pct(d.get("gauss-icdf", {}).get("lut_total")),
+                 _fmt_pct(d.get("gauss-clt", {}).get("ff")),
+                 _fmt_pct(d.get("gauss-icdf", {}).get("ff"))]
+        if fmax:
+            f = r.get("fmax_mhz")
+            cells.append("–" if f is None else f"{f:.0f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def render_markdown(report, *, heading_level=2, notes=True):
+    rows = report["rows"]
+    fmax = any("fmax_mhz" in r for r in rows)
+    h = "#" * heading_level
+    out = []
+    if notes:
+        p = report["parameters"]
+        out += [f"{h} Resources per RNG strategy", "",
+                f"Yosys {report['yosys_version']}; every engine emits P × B bits per cycle "
+                f"with replay (equal throughput). LUT = logic LUTs; LUTRAM = LUT sites used as "
+                f"distributed RAM/SRL (storage bits in parentheses); the Δ columns compare "
+                f"LUT + LUTRAM (ecp5: + 2 per CCU2C) and FF with the Gaussian baselines "
+                f"`gauss-clt` and `gauss-icdf` at the same target and size.", ""]
+        if report.get("wall_seconds") is not None:
+            out += [f"Wall time {report['wall_seconds']:.0f} s"
+                    + (f" (`{report['command']}`)." if report.get("command") else "."), ""]
+    groups = {}
+    for r in rows:
+        groups.setdefault(_point_key(r), []).append(r)
+    for (target, point), grp in groups.items():
+        r0 = grp[0]
+        size = f"P = {r0['lanes']}, B = {r0['width']}"
+        out += [f"{h}# {target}: {size} → {r0['lanes'] * r0['width']} bits/cycle"
+                + (f" ({', '.join(f'{k}={v}' for k, v in point)})" if point else ""), ""]
+        out += _table(grp, fmax)
+        out.append("")
+    if report.get("skipped"):
+        out.append("Skipped: " + "; ".join(
+            f"{s['strategy']} at {', '.join(f'{k}={v}' for k, v in s.items() if k not in ('strategy', 'reason'))}"
+            f" ({s['reason']})" for s in report["skipped"]))
+        out.append("")
+    return "\n".join(out)
+
+
+def write_markdown(path, report):
+    write_text_atomic(path, render_markdown(report))
+
+
+# -- plot -------------------------------------------------------------------------------------
+
+def write_plot(path, report):
+    """Grouped bars (LUT total and FF per strategy, one panel per target); with a sweep, one
+    line per strategy of LUT total and FF against the swept parameter."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = report["rows"]
+    targets = list(dict.fromkeys(r["target"] for r in rows))
+    strategies = list(dict.fromkeys((r["strategy"], r["scaling"]) for r in rows))
+    sweep = report.get("sweep") or {}
+    if sweep:
+        param = next(iter(sweep))
+        fig, axes = plt.subplots(2, len(targets), figsize=(4.5 * len(targets), 7),
+                                 squeeze=False)
+        for j, t in enumerate(targets):
+            for i, metric in enumerate(("lut_total", "ff")):
+                ax = axes[i][j]
+                for s in strategies:
+                    pts = sorted((r["sweep"][param], r[metric]) for r in rows
+                                 if r["target"] == t and (r["strategy"], r["scaling"]) == s)
+                    if pts:
+                        ax.plot(*zip(*pts), marker="o", label=f"{s[0]} ({s[1]})")
+                ax.set_xscale("log", base=2)
+                ax.set_yscale("log")
+                ax.set_xlabel(param)
+                ax.set_ylabel("LUT (incl. LUTRAM)" if metric == "lut_total" else "FF")
+                ax.set_title(t)
+                ax.grid(True, which="both", alpha=0.3)
+        axes[0][0].legend(fontsize=7)
+    else:
+        fig, axes = plt.subplots(1, len(targets), figsize=(5 * len(targets), 4.5),
+                                 squeeze=False)
+        width = 0.38
+        for j, t in enumerate(targets):
+            ax = axes[0][j]
+            trow = {(r["strategy"], r["scaling"]): r for r in rows if r["target"] == t}
+            labels = [s for s in strategies if s in trow]
+            xs = range(len(labels))
+            luts = [trow[s]["lut_total"] for s in labels]
+            ffs = [trow[s]["ff"] for s in labels]
+            ax.bar([x - width / 2 for x in xs], luts, width, label="LUT (incl. LUTRAM)")
+            ax.bar([x + width / 2 for x in xs], ffs, width, label="FF")
+            ax.set_xticks(list(xs))
+            ax.set_xticklabels([s[0] for s in labels], rotation=35, ha="right", fontsize=8)
+            r0 = next(iter(trow.values()))
+            ax.set_title(f"{t}: P={r0['lanes']}, B={r0['width']}")
+            ax.grid(True, axis="y", alpha=0.3)
+        axes[0][0].set_ylabel("cells")
+        axes[0][0].legend(fontsize=8)
+    fig.suptitle(f"Perturbation engines at equal throughput (Yosys {report['yosys_version']})",
+                 fontsize=10)
+    fig.tight_layout()
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=110, metadata={"Software": None})
+    plt.close(fig)
+
+
+# -- README -----------------------------------------------------------------------------------
+
+BEGIN, END = "<!-- resources:begin -->", "<!-- resources:end -->"
+
+
+def readme_table(report):
+    note = ("<!-- generated from docs/resources_default.json by `make readme-resources`; "
+            "do not edit by hand -->")
+    return note + "\n\n" + render_markdown(report, heading_level=3).rstrip() + "\n"
+
+
+def update_readme(readme_path, report):
+    """Replace the text between the resources markers of ``readme_path``; returns True if the
+    file changed."""
+    with open(readme_path, encoding="utf-8") as f:
+        text = f.read()
+    start, end = text.find(BEGIN), text.find(END)
+    if start < 0 or end < start:
+        raise ValueError(f"{readme_path} must contain {BEGIN} followed by {END}")
+    new = text[:start + len(BEGIN)] + "\n" + readme_table(report) + text[end:]
+    if new != text:
+        write_text_atomic(readme_path, new)
+    return new != text

