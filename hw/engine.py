@@ -301,35 +301,37 @@ class PerturbationEngine(wiring.Component):
         cfg = self._config
         B, N = cfg.width, cfg.pool
         Ws, Fs = cfg.adaptive_scale_bits, ADAPTIVE_SCALE_FRAC
-        n = N.bit_length() - 1
-        acc_bits = max(2 * B, B + Ws) + 2
+        W = cfg.adaptive_sum_bits
+        acc_bits = max(W, B + Ws + 2)
 
         gen_seed = Signal(32)
         second = Signal()                       # 0: measure, 1: scale and write
         sub = Signal(2)                         # 0: start a word, 1: multiply, 2: finish
         mul_a = Signal(signed(acc_bits))
         mul_b = Signal(Ws)
-        mul_acc = Signal(signed(acc_bits))
+        # One accumulator: the running sum of squares in pass 0 (never reset between words),
+        # the rounded product raw * scale in pass 1 (reset to the rounding constant per word).
+        acc = Signal(signed(acc_bits))
         count = Signal(range(Ws + 1))
-        sumsq = Signal(n + 2 * B)
         scale = Signal(Ws)
 
         filling = ~self.load & (phase == Phase.FILL)
         # The load cycle saved nothing yet: remember the mixed seed on the first fill cycle.
         with m.If(filling & (sub == 0) & (k == 0) & ~second):
-            m.d.sync += [gen_seed.eq(gen), sumsq.eq(0)]
+            m.d.sync += [gen_seed.eq(gen), acc.eq(0)]
 
         with m.If(filling), m.Switch(sub):
             with m.Case(0):
-                m.d.sync += [gen.eq(gen_next), mul_acc.eq(0), sub.eq(1)]
+                m.d.sync += [gen.eq(gen_next), sub.eq(1)]
                 with m.If(second):
-                    m.d.sync += [mul_a.eq(raw_next), mul_b.eq(scale), count.eq(Ws)]
+                    m.d.sync += [mul_a.eq(raw_next), mul_b.eq(scale), count.eq(Ws),
+                                 acc.eq(1 << (Fs - 1))]
                 with m.Else():
                     mag = Mux(raw_next < 0, -raw_next, raw_next)
                     m.d.sync += [mul_a.eq(mag), mul_b.eq(mag), count.eq(B)]
             with m.Case(1):
                 with m.If(mul_b[0]):
-                    m.d.sync += mul_acc.eq(mul_acc + mul_a)
+                    m.d.sync += acc.eq(acc + mul_a)
                 m.d.sync += [mul_a.eq(mul_a << 1), mul_b.eq(mul_b >> 1), count.eq(count - 1)]
                 with m.If(count == 1):
                     m.d.sync += sub.eq(2)
@@ -337,53 +339,68 @@ class PerturbationEngine(wiring.Component):
                 m.d.sync += [sub.eq(0), k.eq(k + 1)]
                 with m.If(second):
                     lo, hi = C(cfg.word_min, signed(B)), C(cfg.word_max, signed(B))
-                    m.d.comb += [write.eq(1), write_word.eq(
-                        _saturate((mul_acc + (1 << (Fs - 1))) >> Fs, lo, hi))]
+                    m.d.comb += [write.eq(1), write_word.eq(_saturate(acc >> Fs, lo, hi))]
                     with m.If(k == N - 1):
                         m.d.sync += [second.eq(0), phase.eq(Phase.INIT)]
                 with m.Else():
-                    m.d.sync += sumsq.eq(sumsq + mul_acc)
                     with m.If(k == N - 1):
                         m.d.sync += phase.eq(Phase.SCALE)
 
         with m.If(self.load):
             m.d.sync += [second.eq(0), sub.eq(0)]
-        # SCALE: one cycle, combinational from the sum of squares (see adaptive_scale).
+        # SCALE: derive the scale factor from the sum of squares, serially (see adaptive_scale).
         with m.Elif(phase == Phase.SCALE):
-            m.d.sync += [scale.eq(self._adaptive_scale(m, sumsq)), gen.eq(gen_seed),
-                         k.eq(0), second.eq(1), sub.eq(0), phase.eq(Phase.FILL)]
+            self._adaptive_scale(m, acc, scale)
+            with m.If(self._scale_done):
+                m.d.sync += [gen.eq(gen_seed), k.eq(0), second.eq(1), sub.eq(0),
+                             phase.eq(Phase.FILL)]
 
-    def _adaptive_scale(self, m, sumsq):
+    def _adaptive_scale(self, m, acc, scale):
+        """Normalise ``sumsq`` one left shift per cycle, look up 1/sqrt of its mantissa, then
+        shift the table entry right one bit per cycle: a counter and two shift registers
+        instead of a leading-one detector and barrel shifters."""
         cfg = self._config
         M = ADAPTIVE_MANT_BITS
         n = cfg.pool.bit_length() - 1
         Ws = cfg.adaptive_scale_bits
-        width = len(sumsq)
+        W = cfg.adaptive_sum_bits
+        sumsq = acc[:W]
 
-        e = Signal(range(width + 1))            # bit length (leading-one detector)
-        for i in range(width):
-            with m.If(sumsq[i]):
-                m.d.comb += e.eq(i + 1)
-        mant = Signal(M)
-        with m.If(e >= M):
-            m.d.comb += mant.eq(sumsq >> (e - M).as_unsigned())
-        with m.Else():
-            m.d.comb += mant.eq(sumsq << (M - e).as_unsigned())
-        sh = Signal(signed(len(e) + 2))
-        m.d.comb += sh.eq(e - M)
-        odd = sh[0] ^ (n & 1)
-        m2 = Mux(odd, mant << 1, mant)
-        half = Signal(signed(len(sh) + 2))
-        m.d.comb += half.eq((sh - n - odd) >> 1)
-        table = Array(C(v, ADAPTIVE_TABLE_FRAC + 1) for v in cfg.adaptive_table)
-        entry = Signal(ADAPTIVE_TABLE_FRAC + 1)
-        m.d.comb += entry.eq(table[m2 - (1 << (M - 1))])
-        # right shift = a0 - a with a = F + Fs - Ft - half and a0 = Ws, clamped at zero
-        rshift = Signal(signed(len(half) + 8))
-        m.d.comb += rshift.eq(Ws - (cfg.frac_bits + ADAPTIVE_SCALE_FRAC - ADAPTIVE_TABLE_FRAC)
-                              + half)
-        amount = Mux(rshift < 0, 0, rshift).as_unsigned()[:len(rshift) - 1]
+        step = Signal(2, name="scale_step")     # 0: normalise, 1: look up, 2: shift, 3: done
+        lz = Signal(range(W + 1))
         value = Signal(ADAPTIVE_TABLE_FRAC + 1 + Ws)
-        m.d.comb += value.eq((entry << Ws) >> amount)
-        cap = (1 << Ws) - 1
-        return Mux(e == 0, 0, Mux(value > cap, cap, value))
+        count = Signal(range(len(value) + 1), name="scale_count")
+        self._scale_done = step == 3
+
+        with m.Switch(step):
+            with m.Case(0):
+                with m.If(sumsq[W - 1] | (lz == W)):
+                    m.d.sync += step.eq(1)
+                with m.Else():
+                    m.d.sync += [acc.eq((sumsq << 1)[:W]), lz.eq(lz + 1)]
+            with m.Case(1):
+                # bit length e = W - lz; exponent sh = e - M; fold the parity of sh - n
+                sh = Signal(signed(len(lz) + 2), name="scale_sh")
+                m.d.comb += sh.eq(W - M - lz)
+                odd = sh[0] ^ (n & 1)
+                mant = sumsq[W - M:]
+                table = Array(C(v, ADAPTIVE_TABLE_FRAC + 1) for v in cfg.adaptive_table)
+                entry = table[Mux(odd, mant << 1, mant) - (1 << (M - 1))]
+                half = Signal(signed(len(sh) + 1), name="scale_half")
+                m.d.comb += half.eq((sh - n - odd) >> 1)
+                rshift = Signal(signed(len(half) + 8), name="scale_rshift")
+                m.d.comb += rshift.eq(
+                    Ws - (cfg.frac_bits + ADAPTIVE_SCALE_FRAC - ADAPTIVE_TABLE_FRAC) + half)
+                m.d.sync += [value.eq(Mux(lz == W, 0, entry << Ws)), step.eq(2),
+                             count.eq(Mux(rshift < 0, 0,
+                                          Mux(rshift > len(value), len(value), rshift)))]
+            with m.Case(2):
+                with m.If(count == 0):
+                    cap = (1 << Ws) - 1
+                    m.d.sync += [scale.eq(Mux(value > cap, cap, value)), step.eq(3)]
+                with m.Else():
+                    m.d.sync += [value.eq(value >> 1), count.eq(count - 1)]
+            with m.Case(3):
+                m.d.sync += [step.eq(0), lz.eq(0)]
+        with m.If(self.load):
+            m.d.sync += [step.eq(0), lz.eq(0)]

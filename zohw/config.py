@@ -328,6 +328,11 @@ class EngineConfig:
         return tuple(int(round((1 << ADAPTIVE_TABLE_FRAC) / math.sqrt(m))) for m in range(lo, hi))
 
     @property
+    def adaptive_sum_bits(self):
+        """Width of the adaptive sum of squares: N * 2**(2B - 2) at most."""
+        return (self.pool.bit_length() - 1) + 2 * self.width - 1
+
+    @property
     def adaptive_scale_bits(self):
         """Width of the adaptive scale factor: scales up to 8 (three integer bits)."""
         return ADAPTIVE_SCALE_FRAC + 3
