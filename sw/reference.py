@@ -1,0 +1,134 @@
+"""Float references of the trainer, for accuracy comparison with the integer golden model.
+
+Both references train the *same model* on the *same mini-batches* from the *same initial
+weights* as :func:`zohw.sw.train.train_golden`, in float32, with none of the hardware's
+quantisation: exact products ``x @ W`` instead of the CIM macro, real-valued scores
+``y / 2**logit_shift`` instead of a floor shift, no saturation of weights or of the loss
+difference, no rounding of the update. Weights are kept in the hardware's integer LSB units so the
+hyper-parameters carry over unchanged.
+
+``float-gauss`` — MeZO/SPSA with Gaussian z
+    ``z ~ N(0, 1) · 2**F`` (F = B − 3: the engine's word scale, so z has the engine's std) from a
+    ``torch.Generator`` seeded with ``seed``; ``delta = z · eps_mult · 2**(weight_frac − F −
+    eps_shift)``; ``g = L(w + delta) − L(w − delta)``; ``w −= g · z · lr_mult · 2**-lr_shift``
+    (``sign``: ``sign(g)`` instead of g) — the golden step with real numbers.
+
+``fo-sgd`` — first-order SGD with back-propagation
+    ``w −= fo_lr · ∇L(w)`` where L is the same batch-summed loss; ``fo_lr`` (default
+    :data:`FO_LR`) is the only extra hyper-parameter.
+
+The MLP's hidden layer is ``clamp(y1 / 2**hidden_shift, 0, 2**input_bits − 1)`` (the golden
+requantisation without the floor).
+"""
+
+import time
+
+import torch
+
+from zohw.sw.data import batch_indices, load_digits_split
+from zohw.sw.train import TrainResult, _eval_points, init_weights, unflatten
+from zohw.train_config import TrainerConfig
+
+__all__ = ["REFERENCES", "FO_LR", "float_forward", "float_losses", "train_reference"]
+
+REFERENCES = ("float-gauss", "fo-sgd")
+#: Default learning rate of the first-order reference (weights in LSB units, loss summed over
+#: the batch).
+FO_LR = 2.0 ** -7
+
+
+def float_forward(cfg: TrainerConfig, flat_w, x):
+    """Float results ``[batch, 10]`` (``flat_w`` float32 [d] or [k, d]; x float32 [batch, 65])."""
+    layers = unflatten(cfg, flat_w)
+    y = x @ layers[0]
+    if cfg.model == "mlp":
+        imax = float(cfg.layer_cims[1].input_max)
+        h = torch.clamp(y * 2.0 ** -cfg.hidden_shift, 0.0, imax)
+        h = torch.cat([h, torch.full_like(h[..., :1], imax)], dim=-1)
+        y = h @ layers[1]
+    return y
+
+
+def float_losses(cfg: TrainerConfig, y, labels):
+    """Per-sample float loss of results y (scores ``y / 2**logit_shift``)."""
+    s = y * 2.0 ** -cfg.logit_shift
+    idx = labels.view(-1, 1).expand(*s.shape[:-1], 1) if s.dim() > 2 else labels.view(-1, 1)
+    sy = s.gather(-1, idx)
+    if cfg.loss == "hinge":
+        return torch.clamp(cfg.margin + s - sy, min=0).sum(-1) - cfg.margin
+    t = torch.zeros_like(s).scatter_(-1, idx, float(cfg.target))
+    return ((s - t) ** 2).sum(-1)
+
+
+def _accuracy(cfg, w, x, labels):
+    return float((float_forward(cfg, w, x).argmax(dim=-1) == labels).double().mean())
+
+
+def train_reference(cfg: TrainerConfig, kind, data=None, progress=False, fo_lr=FO_LR):
+    """Train the float reference ``kind`` (``float-gauss`` or ``fo-sgd``): a
+    :class:`zohw.sw.train.TrainResult` whose ``l_plus``/``l_minus`` are float64 (fo-sgd: both
+    the batch loss) and whose ``write_counts`` and ``cycles`` are zero."""
+    if kind not in REFERENCES:
+        raise ValueError(f"reference must be one of {', '.join(REFERENCES)}, not {kind!r}")
+    t0 = time.perf_counter()
+    if data is None:
+        data = load_digits_split(cfg.cim.input_bits)
+    xtr, xte = data.x_train.float(), data.x_test.float()
+    d, T = cfg.params, cfg.steps
+    w = init_weights(cfg).float()
+    l_plus = torch.zeros(T, dtype=torch.float64)
+    l_minus = torch.zeros(T, dtype=torch.float64)
+    gs = torch.zeros(T, dtype=torch.float64)
+    res = TrainResult(cfg, w, l_plus, l_minus, gs, torch.zeros(d, dtype=torch.int64))
+    points = _eval_points(cfg)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    zscale = 2.0 ** cfg.engine.frac_bits
+    eps = cfg.eps_mult * 2.0 ** cfg.delta_shift
+    lr = cfg.lr_mult * 2.0 ** -cfg.lr_shift
+
+    def evaluate(step, w):
+        res.eval_steps.append(step)
+        res.test_accuracy.append(_accuracy(cfg, w, xte, data.y_test))
+        res.train_accuracy.append(_accuracy(cfg, w, xtr, data.y_train))
+
+    evaluate(0, w)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=T, unit="step", desc=kind, leave=False)
+    next_eval = 1
+    chunk = 1000
+    for first in range(0, T, chunk):
+        n = min(chunk, T - first)
+        idx = batch_indices(data.n_train, cfg.batch, first, n, cfg.stride)
+        for k in range(n):
+            s = first + k
+            x, y = xtr[idx[k]], data.y_train[idx[k]]
+            if kind == "float-gauss":
+                z = torch.randn(d, generator=gen) * zscale
+                wz = torch.stack([w + eps * z, w - eps * z])
+                lpm = float_losses(cfg, float_forward(cfg, wz, x), y).sum(-1)
+                lp, lm = float(lpm[0]), float(lpm[1])
+                g = lp - lm
+                if cfg.update == "sign":
+                    g = float((g > 0) - (g < 0))
+                w = w - (g * lr) * z
+            else:
+                wg = w.clone().requires_grad_(True)
+                loss = float_losses(cfg, float_forward(cfg, wg, x), y).sum()
+                loss.backward()
+                with torch.no_grad():
+                    w = w - fo_lr * wg.grad
+                lp = lm = float(loss.detach())
+                g = 0.0
+            l_plus[s], l_minus[s], gs[s] = lp, lm, g
+            if s + 1 == points[next_eval]:
+                evaluate(s + 1, w)
+                next_eval += 1
+        if bar is not None:
+            bar.update(n)
+    if bar is not None:
+        bar.close()
+    res.weights = w
+    res.seconds = time.perf_counter() - t0
+    return res
