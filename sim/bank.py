@@ -6,7 +6,6 @@ stream as ``zK__valid``/``zK__ready``/``zK__payload`` and its own ``busyK``. Eng
 every configuration field (strategy, scaling, source, lanes, width, pool, ...).
 """
 
-from amaranth.back import verilog
 from amaranth.hdl import Module, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.data import ArrayLayout
@@ -68,7 +67,8 @@ class EngineBank(wiring.Component):
 
 
 def bank_verilog(configs, name=BANK_TOPLEVEL, engine_factory=None) -> str:
-    """Verilog of an :class:`EngineBank` (no source locations, so the text depends only on the
-    configurations)."""
-    bank = EngineBank(configs, engine_factory)
-    return verilog.convert(bank, name=name, emit_src=False)
+    """Verilog of an :class:`EngineBank`, emitted like the engine's own Verilog (no source
+    locations, lint waiver header; see :mod:`zohw.hw.verilog`)."""
+    from zohw.hw.verilog import component_verilog
+
+    return component_verilog(EngineBank(configs, engine_factory), name)

@@ -18,10 +18,31 @@ from zohw.config import EngineConfig
 from .bank import BANK_TOPLEVEL, bank_verilog
 from .runner import cache_root, run_cocotb
 
-__all__ = ["ENGINE_TOPLEVEL", "TB_MODULE", "design_verilog", "golden_streams", "cross_check"]
+__all__ = ["ENGINE_TOPLEVEL", "TB_MODULE", "strategy_configs", "design_verilog", "golden_streams", "cross_check"]
 
 ENGINE_TOPLEVEL = "zohw_perturb_engine"
 TB_MODULE = "zohw.sim.tb_engine"
+
+
+def strategy_configs(lanes, width, pool, *, source_offset=0, **fields):
+    """One :class:`EngineConfig` per strategy and supported scaling mode (13 in all), sources
+    alternating between ``lfsr32`` and ``xorshift32`` (starting at ``SOURCES[source_offset]``)
+    so both are exercised; two lists with offsets 0 and 1 give every combination both."""
+    from zohw.config import POOL_STRATEGIES, SCALINGS, SOURCES, STRATEGIES, UNIFORM_FAMILY
+
+    configs = []
+    for strategy in STRATEGIES:
+        if strategy in POOL_STRATEGIES:
+            scalings = SCALINGS
+        elif strategy in UNIFORM_FAMILY:
+            scalings = tuple(s for s in SCALINGS if s != "adaptive")
+        else:
+            scalings = ("none",)
+        for scaling in scalings:
+            source = SOURCES[(len(configs) + source_offset) % len(SOURCES)]
+            configs.append(EngineConfig(strategy=strategy, scaling=scaling, lanes=lanes,
+                                        width=width, pool=pool, source=source, **fields))
+    return configs
 
 
 def design_verilog(configs, *, bank=None, engine_factory=None):

