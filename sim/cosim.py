@@ -88,14 +88,16 @@ def golden_streams(configs, *, seed, d, steps, golden_seed=None, golden_config=N
 
 def cross_check(configs, *, seed=1, d=1024, steps=8, backpressure=0.25, rng_seed=0,
                 max_replays=2, golden_seed=None, golden_config=None, bank=None,
-                report_limit=8, engine_factory=None, golden_module=None, timeout_s=None):
+                report_limit=8, engine_factory=None, golden_module=None, timeout_s=None,
+                progress=None):
     """Simulate ``configs`` and compare every transfer against the golden model.
 
     ``golden_seed`` / ``golden_config`` (field overrides: one dict for all engines, or a list
     with one dict or None per engine) feed the golden model something the hardware did not get,
     to prove a mismatch is caught. Returns the testbench result (see :mod:`zohw.sim.tb_engine`)
     plus ``passed``/``failed`` (cocotb test counts), ``build_seconds``, ``sim_seconds``,
-    ``words_per_second``, ``toplevel``, ``results_xml`` and ``log``.
+    ``words_per_second``, ``toplevel``, ``results_xml``, ``log`` and ``golden`` (the golden
+    streams). ``progress(message)`` is told when a build and the simulation start.
     """
     configs = list(configs)
     for c in configs:
@@ -134,7 +136,7 @@ def cross_check(configs, *, seed=1, d=1024, steps=8, backpressure=0.25, rng_seed
     if golden_module:
         args["golden_module"] = golden_module
     try:
-        run = run_cocotb(text, toplevel, TB_MODULE, timeout_s=timeout_s,
+        run = run_cocotb(text, toplevel, TB_MODULE, timeout_s=timeout_s, progress=progress,
                          extra_env={"ZOHW_TB_ARGS": json.dumps(args),
                                     "ZOHW_TB_RESULT": str(result_path)})
         try:

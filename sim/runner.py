@@ -184,10 +184,11 @@ def _tool_env():
             "PYTEST_CURRENT_TEST": None}
 
 
-def build(verilog: str, toplevel: str, *, timeout_s=None):
+def build(verilog: str, toplevel: str, *, timeout_s=None, progress=None):
     """Verilate and compile ``verilog`` (top module ``toplevel``) unless already cached.
 
     Returns ``(build_dir, build_seconds)``; ``build_seconds`` is 0.0 for a cache hit.
+    ``progress(message)`` is called before a real build starts.
     """
     key = build_key(verilog, toplevel)
     base = cache_root() / "verilator"
@@ -197,6 +198,8 @@ def build(verilog: str, toplevel: str, *, timeout_s=None):
     with _locked(base / f"{key}.lock"):
         if (final / _COMPLETE).is_file():      # another process built it meanwhile
             return final, 0.0
+        if progress:
+            progress(f"building Verilator model {key}")
         start = time.monotonic()
         tmp = Path(tempfile.mkdtemp(dir=base, prefix=f"{key}.tmp-"))
         try:
@@ -258,15 +261,18 @@ def parse_results(results_xml):
 
 
 def run_cocotb(verilog: str, toplevel: str, test_module: str, *, extra_env=None,
-               timeout_s=None) -> dict:
+               timeout_s=None, progress=None) -> dict:
     """Build (cached) and simulate ``verilog`` with the cocotb tests of ``test_module``.
 
     ``test_module`` is an importable module name (e.g. ``zohw.sim.tb_engine``); ``extra_env``
-    is passed to the simulation process. Returns ``{"passed", "failed", "failures",
+    is passed to the simulation process; ``progress(message)`` is told when a build and the
+    simulation start. Returns ``{"passed", "failed", "failures",
     "results_xml", "log", "build_seconds", "sim_seconds", "build_dir"}``. Raises
     :class:`SimulationError` if the build fails or the simulator produces no results.
     """
-    build_dir, build_seconds = build(verilog, toplevel, timeout_s=timeout_s)
+    build_dir, build_seconds = build(verilog, toplevel, timeout_s=timeout_s, progress=progress)
+    if progress:
+        progress("simulating")
     runs = cache_root() / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     _cleanup_old_runs(runs)
