@@ -1,0 +1,537 @@
+"""cocotb testbench of a CIM MAC macro (:class:`zohw.hw.cim.CIMSignature`), checked bit for bit
+against the golden model :func:`zohw.sw.cim.cim_matvec`.
+
+Ports (Verilog names of the signature): ``clk``, ``rst``, ``write__en/addr/data``,
+``read__en/addr/data``, ``x__valid/ready/payload``, ``y__valid/ready/payload``, ``busy``.
+
+Sequence, per *phase* (a weight matrix and a batch of input vectors)::
+
+    phase 0: reset; check the idle state; write every weight through the write port — first a
+             decoy value, then the real one in random group order with random lane masks and
+             idle gaps; read every weight back (random order, random read-enable gaps, checking
+             that ``read.data`` holds while ``en`` is low)
+    phase p > 0: write only the weights that differ from phase p-1 (partial lane masks)
+    every phase: stream the input vectors with random valid gaps while a sink applies random
+             back-pressure to ``y``; a monitor samples both streams after ``ReadOnly`` and the
+             scoreboard compares every column of every result with the expected one.
+
+The monitor also measures the latency of every vector — the number of cycles from the input
+transfer to the first cycle in which ``y.valid`` is high — and checks it against the macro's
+analytic ``cycles_per_vector``; it checks that ``y.valid``/``y.payload`` stay stable until the
+result is taken, that ``x.ready`` is low while ``busy``, and that there are no X/Z values.
+
+Inputs come as JSON in ``ZOHW_TB_ARGS``::
+
+    {"config": {...CIMConfig fields...},
+     "data_path": "...json",     # {"phases": [{"weights": [[r][c]], "inputs": [[v][r]],
+                                 #               "expected": [[v][c]] (optional)}]}
+     "cycles_per_vector": 12,    # the DUT's analytic latency (default: from the config)
+     "read_latency": 1,
+     "rng_seed": 0, "backpressure": 0.3, "input_gaps": 0.3, "report_limit": 8}
+
+Without ``expected`` in a phase the testbench computes it with the golden model (importing
+torch in the simulator process is slow, so the host normally supplies it; see
+:func:`expected_phases`). The result goes as JSON to the path in ``ZOHW_TB_RESULT``: counts
+(``vectors``, ``columns_compared``, ``mismatches``, ``weights_read``, ``weight_mismatches``,
+``latency_errors``, ``protocol_errors``), the measured latencies and the first mismatches as
+``{"phase", "vector", "column", "expected", "got"}``. The cocotb test fails on any of them.
+"""
+
+import json
+import os
+import random
+import time
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, Event, ReadOnly, RisingEdge
+
+ARGS_ENV = "ZOHW_TB_ARGS"
+RESULT_ENV = "ZOHW_TB_RESULT"
+CLOCK_PERIOD_NS = 10
+
+DEFAULTS = {"rng_seed": 0, "backpressure": 0.3, "input_gaps": 0.3, "report_limit": 8,
+            "cycles_per_vector": None, "read_latency": 1, "timeout_cycles": None}
+
+
+def _resolvable(value):
+    return value.is_resolvable
+
+
+def pack(values, width):
+    """Pack integers (two's complement, ``width`` bits each), element j at bits [j*width, ...)."""
+    mask = (1 << width) - 1
+    raw = 0
+    for j, v in enumerate(values):
+        raw |= (int(v) & mask) << (j * width)
+    return raw
+
+
+def unpack(raw, count, width, signed=True):
+    mask = (1 << width) - 1
+    out = []
+    for _ in range(count):
+        v = raw & mask
+        if signed and v >> (width - 1):
+            v -= 1 << width
+        out.append(v)
+        raw >>= width
+    return out
+
+
+def expected_phases(cfg, phases, *, golden_config=None, golden_offset_delta=0):
+    """Golden results of every phase (host side): a list of ``[vectors][cols]`` lists.
+
+    ``golden_config`` (field overrides) and ``golden_offset_delta`` (added to the weight offset
+    of the cell encoding) exist to prove that the check fails when the golden model is wrong.
+    """
+    import torch
+
+    from zohw.cim_config import CIMConfig
+    from zohw.sw.cim import cim_matvec
+
+    gcfg = CIMConfig.from_dict({**cfg.as_dict(), **(golden_config or {})}) \
+        if golden_config else cfg
+    out = []
+    for ph in phases:
+        w = torch.tensor(ph["weights"], dtype=torch.int64)
+        x = torch.tensor(ph["inputs"], dtype=torch.int64).reshape(-1, cfg.rows)
+        y = cim_matvec(gcfg, w, x)
+        if golden_offset_delta:
+            # the offset correction done with 2**(weight_bits-1) + delta
+            y = y - golden_offset_delta * x.sum(dim=1, keepdim=True)
+        out.append(y.tolist())
+    return out
+
+
+class CIMTB:
+    def __init__(self, dut, args):
+        from zohw.cim_config import CIMConfig
+
+        self.dut = dut
+        self.args = a = {**DEFAULTS, **args}
+        self.cfg = cfg = CIMConfig.from_dict(a["config"])
+        self.rng = random.Random(a["rng_seed"])
+        self.cycles_per_vector = (a["cycles_per_vector"] if a["cycles_per_vector"] is not None
+                                  else cfg.cycles_per_vector)
+        self.read_latency = a["read_latency"]
+        with open(a["data_path"]) as f:
+            self.phases = json.load(f)["phases"]
+        self.cycle = 0
+        self.protocol_errors = []
+        self.mismatches = 0
+        self.reports = []
+        self.weight_mismatches = 0
+        self.weight_reports = []
+        self.weights_read = 0
+        self.latencies = []
+        self.latency_errors = []
+        self.columns = 0
+        self.vectors = 0
+        self.memory = None          # the testbench's model of the weight array (flat list)
+        self.clock = Clock(dut.clk, CLOCK_PERIOD_NS, unit="ns")
+        dut.rst.value = 1
+        dut.write__en.value = 0
+        dut.write__addr.value = 0
+        dut.write__data.value = 0
+        dut.read__en.value = 0
+        dut.read__addr.value = 0
+        dut.x__valid.value = 0
+        dut.x__payload.value = 0
+        dut.y__ready.value = 0
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def protocol_error(self, message):
+        if len(self.protocol_errors) < 32:
+            self.protocol_errors.append({"cycle": self.cycle, "message": message})
+
+    async def counter(self):
+        while True:
+            await RisingEdge(self.dut.clk)
+            self.cycle += 1
+
+    async def edge(self):
+        await RisingEdge(self.dut.clk)
+
+    def _bit(self, handle, name):
+        v = handle.value
+        if not _resolvable(v):
+            self.protocol_error(f"{name} is X/Z")
+            return None
+        return int(v)
+
+    async def reset(self):
+        self.clock.start()
+        cocotb.start_soon(self.counter())
+        self.dut.rst.value = 1
+        await ClockCycles(self.dut.clk, 3)
+        self.dut.rst.value = 0
+        await RisingEdge(self.dut.clk)
+        await ReadOnly()
+        if self._bit(self.dut.busy, "busy") != 0:
+            self.protocol_error("busy high after reset")
+        if self._bit(self.dut.y__valid, "y.valid") != 0:
+            self.protocol_error("y.valid high after reset")
+        if self._bit(self.dut.x__ready, "x.ready") != 1:
+            self.protocol_error("x.ready low after reset (macro idle)")
+
+    # -- weight port ---------------------------------------------------------------------------
+
+    async def write_group(self, group, values, mask):
+        """One write transfer: lanes in ``mask`` of ``group`` get ``values``."""
+        cfg = self.cfg
+        L = cfg.write_lanes
+        await RisingEdge(self.dut.clk)
+        self.dut.write__addr.value = group
+        self.dut.write__data.value = pack(values, cfg.weight_bits)
+        self.dut.write__en.value = mask
+        for j in range(L):
+            n = group * L + j
+            if mask >> j & 1 and n < cfg.words:
+                self.memory[n] = values[j]
+        await RisingEdge(self.dut.clk)
+        self.dut.write__en.value = 0
+        while self.rng.random() < 0.2:
+            await RisingEdge(self.dut.clk)
+
+    async def write_weights(self, flat, only_changed):
+        """Bring the array to ``flat`` (row-major) through the write port."""
+        cfg = self.cfg
+        L = cfg.write_lanes
+        full = (1 << L) - 1
+        if self.memory is None:
+            self.memory = [0] * cfg.words      # reset value of the behavioural macro
+        groups = list(range(cfg.write_groups))
+        self.rng.shuffle(groups)
+        for g in groups:
+            idx = [g * L + j for j in range(L)]
+            todo = {j for j, n in enumerate(idx) if n < cfg.words
+                    and (not only_changed or self.memory[n] != flat[n])}
+            if not todo:
+                continue
+            final = [flat[n] if n < cfg.words else self.rng.randint(cfg.weight_min,
+                                                                    cfg.weight_max)
+                     for n in idx]
+            if not only_changed:
+                decoy = [self.rng.randint(cfg.weight_min, cfg.weight_max) for _ in idx]
+                await self.write_group(g, decoy, full)
+            while todo:
+                pick = {j for j in todo if self.rng.random() < 0.6} or {min(todo)}
+                mask = sum(1 << j for j in pick)
+                # lanes outside the mask carry garbage that must not be written
+                vals = [final[j] if j in pick else self.rng.randint(cfg.weight_min,
+                                                                    cfg.weight_max)
+                        for j in range(L)]
+                await self.write_group(g, vals, mask)
+                todo -= pick
+
+    async def read_back(self):
+        """Read every weight (random order, random enable gaps) and compare with the model;
+        in cycles after a read with ``en`` low, check that ``read.data`` holds."""
+        cfg = self.cfg
+        order = list(range(cfg.words))
+        self.rng.shuffle(order)
+        pending = []                  # (edge that samples the request, index)
+        shown = None
+        i = 0
+        while i < len(order) or pending:
+            await RisingEdge(self.dut.clk)
+            issue = i < len(order) and self.rng.random() < 0.75
+            self.dut.read__en.value = int(issue)
+            if issue:
+                self.dut.read__addr.value = order[i]
+            await ReadOnly()
+            # a request sampled at edge s shows from edge s + read_latency - 1 on (this cycle's
+            # ReadOnly comes after edge self.cycle)
+            popped = False
+            while pending and self.cycle >= pending[0][0] + self.read_latency - 1:
+                _, shown = pending.pop(0)
+                self._check_read(shown)
+                popped = True
+            if not popped and shown is not None:
+                self._check_read(shown, hold=True)
+            if issue:
+                pending.append((self.cycle + 1, order[i]))
+                i += 1
+        await RisingEdge(self.dut.clk)
+        self.dut.read__en.value = 0
+        await ReadOnly()
+        self._check_read(shown, hold=True)
+        await RisingEdge(self.dut.clk)
+
+    def _check_read(self, n, hold=False):
+        v = self.dut.read__data.value
+        got = v.to_signed() if _resolvable(v) else None
+        exp = self.memory[n]
+        if not hold:
+            self.weights_read += 1
+        if got != exp:
+            self.weight_mismatches += 1
+            if len(self.weight_reports) < self.args["report_limit"]:
+                r, c = divmod(n, self.cfg.cols)
+                self.weight_reports.append({"index": n, "row": r, "col": c, "expected": exp,
+                                            "got": got, "hold": hold})
+
+    # -- streams -------------------------------------------------------------------------------
+
+    async def drive_inputs(self, phase, inputs, sent):
+        cfg = self.cfg
+        for v, vec in enumerate(inputs):
+            while self.rng.random() < self.args["input_gaps"]:
+                await RisingEdge(self.dut.clk)
+            self.dut.x__payload.value = pack(vec, cfg.input_bits)
+            self.dut.x__valid.value = 1
+            while True:
+                await RisingEdge(self.dut.clk)
+                if sent.count > v:          # the monitor saw the transfer at this edge
+                    break
+            self.dut.x__valid.value = 0
+            self.dut.x__payload.value = 0
+
+    async def drive_ready(self, done):
+        while not done.is_set():
+            self.dut.y__ready.value = int(self.rng.random() >= self.args["backpressure"])
+            await RisingEdge(self.dut.clk)
+        self.dut.y__ready.value = 0
+
+    async def monitor(self, phase, expected, sent, done):
+        """Sample both streams after ReadOnly in every cycle; score every result."""
+        cfg = self.cfg
+        dut = self.dut
+        n = len(expected)
+        transfers = []               # cycle of each input transfer (observed before the edge)
+        first_valid = None           # cycle y.valid rose for the result in the output register
+        held = None                  # payload offered while waiting for ready
+        got = 0
+        timeout = self.args["timeout_cycles"] or (self.cycles_per_vector + 64) * (n + 4) * 4
+        start = self.cycle
+        first = True
+        while got < n:
+            if not first:        # the first sample is of the cycle the monitor starts in
+                await RisingEdge(dut.clk)
+            first = False
+            await ReadOnly()
+            if self.cycle - start > timeout:
+                raise AssertionError(f"phase {phase}: {got} of {n} results after {timeout} "
+                                     "cycles")
+            xv = self._bit(dut.x__valid, "x.valid")
+            xr = self._bit(dut.x__ready, "x.ready")
+            busy = self._bit(dut.busy, "busy")
+            yv = self._bit(dut.y__valid, "y.valid")
+            yr = self._bit(dut.y__ready, "y.ready")
+            if busy and xr:
+                self.protocol_error("x.ready high while busy")
+            if xv and xr:
+                transfers.append(self.cycle)
+                sent.count += 1
+            if yv:
+                payload = dut.y__payload.value
+                raw = payload.to_unsigned() if _resolvable(payload) else None
+                if raw is None:
+                    self.protocol_error("y.payload has X/Z bits while valid")
+                if first_valid is None:
+                    first_valid = self.cycle
+                    if got >= len(transfers):
+                        self.protocol_error("y.valid without a pending input vector")
+                    else:
+                        lat = first_valid - transfers[got]
+                        self.latencies.append(lat)
+                        if lat != self.cycles_per_vector and len(self.latency_errors) < 16:
+                            self.latency_errors.append({"phase": phase, "vector": got,
+                                                        "measured": lat,
+                                                        "expected": self.cycles_per_vector})
+                    held = raw
+                elif raw != held:
+                    self.protocol_error("y.payload changed while y.valid waited for ready")
+                if yr:
+                    self.score(phase, got, expected[got], raw)
+                    got += 1
+                    first_valid = held = None
+            elif first_valid is not None:
+                self.protocol_error("y.valid fell before the result was taken")
+                first_valid = held = None
+        done.set()
+
+    def score(self, phase, vector, exp, raw):
+        cfg = self.cfg
+        self.vectors += 1
+        self.columns += cfg.cols
+        if raw is not None and raw == pack(exp, cfg.result_bits):
+            return
+        got = unpack(raw, cfg.cols, cfg.result_bits) if raw is not None else [None] * cfg.cols
+        for c, (e, g) in enumerate(zip(exp, got)):
+            if e != g:
+                self.mismatches += 1
+                if len(self.reports) < self.args["report_limit"]:
+                    self.reports.append({"phase": phase, "vector": vector, "column": c,
+                                         "expected": e, "got": g})
+
+    async def wait_idle(self):
+        while True:
+            await RisingEdge(self.dut.clk)
+            await ReadOnly()
+            if not self._bit(self.dut.busy, "busy") and not self._bit(self.dut.y__valid,
+                                                                     "y.valid"):
+                break
+        await RisingEdge(self.dut.clk)
+
+    # -- the whole run -------------------------------------------------------------------------
+
+    def expected(self):
+        if all("expected" in ph for ph in self.phases):
+            return [ph["expected"] for ph in self.phases]
+        return expected_phases(self.cfg, self.phases)
+
+    async def run(self):
+        expected = self.expected()
+        await self.reset()
+        for p, ph in enumerate(self.phases):
+            flat = [w for row in ph["weights"] for w in row]
+            await self.write_weights(flat, only_changed=p > 0)
+            if p == 0:
+                await self.read_back()
+            sent = type("Sent", (), {"count": 0})()
+            done = Event()
+            mon = cocotb.start_soon(self.monitor(p, expected[p], sent, done))
+            cocotb.start_soon(self.drive_ready(done))
+            await self.drive_inputs(p, ph["inputs"], sent)
+            await mon
+            await self.wait_idle()
+        # the last phase's weights read back once more after all the computing
+        await self.read_back()
+
+    def result(self, wall, error=None):
+        return {
+            "config": self.cfg.as_dict(), "name": self.cfg.name,
+            "vectors": self.vectors, "columns_compared": self.columns,
+            "mismatches": self.mismatches, "first_mismatches": self.reports,
+            "weights_read": self.weights_read, "weight_mismatches": self.weight_mismatches,
+            "first_weight_mismatches": self.weight_reports,
+            "cycles_per_vector": self.cycles_per_vector,
+            "latency_min": min(self.latencies) if self.latencies else None,
+            "latency_max": max(self.latencies) if self.latencies else None,
+            "latency_errors": self.latency_errors,
+            "protocol_errors": self.protocol_errors,
+            "cycles": self.cycle, "sim_wall_seconds": wall, "error": error,
+        }
+
+
+def format_mismatch(m):
+    return (f"phase {m['phase']} vector {m['vector']} column {m['column']}: "
+            f"expected {m['expected']}, got {m['got']}")
+
+
+def _write_json(path, obj):
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+@cocotb.test()
+async def cim_cross_check(dut):
+    """Weights written and read back; every result column equals the golden model's."""
+    args = json.loads(os.environ[ARGS_ENV])
+    tb = CIMTB(dut, args)
+    start = time.monotonic()
+    error = None
+    try:
+        await tb.run()
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        result = tb.result(time.monotonic() - start, error)
+        if os.environ.get(RESULT_ENV):
+            _write_json(os.environ[RESULT_ENV], result)
+    lines = []
+    if result["mismatches"]:
+        lines.append(f"{result['mismatches']} result mismatches of {result['columns_compared']} "
+                     f"columns; first: " + "; ".join(map(format_mismatch,
+                                                          result["first_mismatches"][:4])))
+    if result["weight_mismatches"]:
+        lines.append(f"{result['weight_mismatches']} weight read-back mismatches; first: "
+                     f"{result['first_weight_mismatches'][0]}")
+    for e in result["latency_errors"][:4]:
+        lines.append(f"phase {e['phase']} vector {e['vector']}: latency {e['measured']} "
+                     f"cycles, cycles_per_vector says {e['expected']}")
+    for p in result["protocol_errors"][:8]:
+        lines.append(f"protocol error at cycle {p['cycle']}: {p['message']}")
+    assert not lines, "\n".join(lines)
+    dut._log.info("%d vectors (%d columns) and %d weight reads compared: no mismatch; "
+                  "latency %s cycles", result["vectors"], result["columns_compared"],
+                  result["weights_read"], result["latency_min"])
+
+
+# -- host side ---------------------------------------------------------------------------------
+
+CIM_TOPLEVEL = "zohw_cim"
+TB_MODULE = "zohw.sim.tb_cim"
+
+
+def random_phases(cfg, *, vectors, phases=2, seed=0, change=0.1):
+    """Test data: ``phases`` weight matrices (each later one changes a fraction ``change`` of
+    the weights of the one before) with ``vectors`` input vectors each. Weights are uniform over
+    the full range with the extremes forced in; the first vectors of phase 0 are all-zero and
+    all-maximum inputs."""
+    rng = random.Random(seed)
+    w = [[rng.randint(cfg.weight_min, cfg.weight_max) for _ in range(cfg.cols)]
+         for _ in range(cfg.rows)]
+    w[0][0], w[-1][-1] = cfg.weight_min, cfg.weight_max
+    out = []
+    for p in range(phases):
+        if p:
+            w = [row[:] for row in w]
+            for r in range(cfg.rows):
+                for c in range(cfg.cols):
+                    if rng.random() < change:
+                        w[r][c] = rng.randint(cfg.weight_min, cfg.weight_max)
+        xs = [[rng.randint(0, cfg.input_max) for _ in range(cfg.rows)] for _ in range(vectors)]
+        if p == 0 and vectors >= 2:
+            xs[0] = [0] * cfg.rows
+            xs[1] = [cfg.input_max] * cfg.rows
+        out.append({"weights": w, "inputs": xs})
+    return out
+
+
+def cim_cosim(cfg, *, vectors=24, phases=2, seed=0, backpressure=0.3, input_gaps=0.3,
+              golden_config=None, golden_offset_delta=0, data=None, timeout_s=600,
+              progress=None):
+    """Generate the behavioural macro's Verilog for ``cfg``, build it (cached) and run
+    :func:`cim_cross_check` on it. Returns the testbench's result dict with the runner's
+    (``passed``, ``failed``, ``failures``, ``build_seconds``, ``sim_seconds``, …) under
+    ``"run"``."""
+    import tempfile
+    from pathlib import Path
+
+    from amaranth.back import verilog as amaranth_verilog
+
+    from zohw.hw.cim import BehaviouralCIMMacro
+    from zohw.sim.runner import cache_root, run_cocotb
+
+    macro = BehaviouralCIMMacro(cfg)
+    data = data if data is not None else random_phases(cfg, vectors=vectors, phases=phases,
+                                                       seed=seed)
+    expected = expected_phases(cfg, data, golden_config=golden_config,
+                               golden_offset_delta=golden_offset_delta)
+    data = [{**ph, "expected": e} for ph, e in zip(data, expected)]
+    t0 = time.monotonic()
+    text = amaranth_verilog.convert(macro, name=CIM_TOPLEVEL)   # == cim_verilog(cfg, ...)
+    verilog_seconds = time.monotonic() - t0
+    work = cache_root() / "cim-tb"
+    work.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=work) as tmp:
+        data_path = Path(tmp) / "data.json"
+        result_path = Path(tmp) / "result.json"
+        data_path.write_text(json.dumps({"phases": data}))
+        args = {"config": cfg.as_dict(), "data_path": str(data_path),
+                "cycles_per_vector": macro.cycles_per_vector,
+                "read_latency": macro.read_latency, "rng_seed": seed,
+                "backpressure": backpressure, "input_gaps": input_gaps}
+        run = run_cocotb(text, CIM_TOPLEVEL, TB_MODULE, timeout_s=timeout_s, progress=progress,
+                         extra_env={ARGS_ENV: json.dumps(args), RESULT_ENV: str(result_path)})
+        result = json.loads(result_path.read_text()) if result_path.is_file() else {}
+    result["run"] = run
+    result["verilog_seconds"] = verilog_seconds
+    return result
