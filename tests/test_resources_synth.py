@@ -33,3 +33,16 @@ def test_cache_hit(tmp_path):
     assert (first["cached"], again["cached"]) == (False, True)
     assert again["stat"] == first["stat"]
     assert len(list(tmp_path.glob("*.json"))) == 1
+
+
+def test_fallback_script(tmp_path, monkeypatch):
+    from zohw.resources.cells import TARGETS
+
+    tgt = TARGETS["ecp5"]
+    monkeypatch.setattr(tgt, "synth", "synth_does_not_exist -top {top}")
+    v = engine_verilog_checked(EngineConfig(strategy="rademacher", lanes=2, width=4))
+    res = synth_verilog(v, "ecp5", cache_dir=tmp_path)
+    assert res["script"] == tgt.script("zohw_perturb_engine", fallback=True)
+    monkeypatch.setattr(tgt, "fallback", None)
+    with pytest.raises(RuntimeError, match="synth_does_not_exist"):
+        synth_verilog(v, "ecp5", cache_dir=tmp_path, use_cache=False)

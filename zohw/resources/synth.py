@@ -29,6 +29,10 @@ TOP = "zohw_perturb_engine"
 CACHE_FORMAT = 1
 #: Clock constraint given to nextpnr (MHz); the achieved Fmax is reported.
 FMAX_TARGET_MHZ = {"ice40": 200, "ecp5": 300}
+#: nextpnr options common to both families: a fixed seed, one thread (jobs run in parallel
+#: already), and a timing failure is a result, not an error.
+_NEXTPNR_COMMON = ("--report", "report.json", "--seed", "1", "--threads", "1", "-q",
+                   "--timing-allow-fail")
 #: Per-tool timeout (s).
 TIMEOUT = 3600
 
@@ -57,13 +61,16 @@ def _nextpnr_argv(target):
     return _tool_argv(f"yowasp_nextpnr_{family}", f"run_nextpnr_{family}")
 
 
-def _run(argv, cwd, what):
+def _run(argv, cwd, what, log=None):
     try:
         proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT)
     except subprocess.TimeoutExpired as exc:
         raise SynthesisError(f"{what} timed out after {TIMEOUT} s") from exc
     if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        text = proc.stdout + proc.stderr
+        if log and cwd and Path(cwd, log).is_file():
+            text = Path(cwd, log).read_text(errors="replace") + text
+        tail = "\n".join(text.strip().splitlines()[-15:])
         raise SynthesisError(f"{what} failed (exit {proc.returncode}):\n{tail}")
     return proc
 
@@ -149,30 +156,28 @@ def synth_verilog(verilog, target, *, top=TOP, fmax=False, cache_dir=None, use_c
     fmax_entry = None
     if want_pnr:
         pnr_ver = nextpnr_version(target)
-        fkey = hashlib.sha256(f"{key}|{pnr_ver}|{tgt.nextpnr[1]}|"
+        fkey = hashlib.sha256(f"{key}|{pnr_ver}|{tgt.nextpnr[1]}|{_NEXTPNR_COMMON}|"
                               f"{FMAX_TARGET_MHZ[target]}".encode()).hexdigest()
         fmax_path = cache_dir / f"{fkey}.fmax.json"
         fmax_entry = _load(fmax_path) if use_cache else None
     if entry is not None and (not want_pnr or fmax_entry is not None):
-        result = {"stat": entry["stat"], "seconds": entry["seconds"], "cached": True}
+        result = {"stat": entry["stat"], "seconds": entry["seconds"], "cached": True,
+                  "script": entry.get("script", tgt.script(top))}
         if want_pnr:
             result.update(fmax_mhz=fmax_entry["fmax_mhz"], fmax_note=fmax_entry["note"])
         return result
 
     with tempfile.TemporaryDirectory(prefix="zohw-synth-") as tmp:
         Path(tmp, "engine.v").write_text(verilog)
-        script = [f"read_verilog -sv engine.v", tgt.script(top), "tee -q -o stat.json stat -json"]
-        if want_pnr:
-            script.append("write_json netlist.json")
         t0 = time.monotonic()
-        _run([*_yosys_argv(), "-q", "-p", "; ".join(script)], tmp, f"yosys ({target})")
+        script_used = _yosys(tmp, tgt, top, target, want_pnr)
         seconds = round(time.monotonic() - t0, 2)
         stat = json.loads(Path(tmp, "stat.json").read_text())
         entry = {"format": CACHE_FORMAT, "target": target, "yosys": yosys_ver, "stat": stat,
-                 "seconds": seconds, "meta": meta or {}}
+                 "script": script_used, "seconds": seconds, "meta": meta or {}}
         if use_cache:
             write_json_atomic(entry_path, entry)
-        result = {"stat": stat, "seconds": seconds, "cached": False}
+        result = {"stat": stat, "seconds": seconds, "cached": False, "script": script_used}
         if want_pnr:
             fmax_mhz, note = _nextpnr(target, tmp)
             if use_cache:
@@ -184,11 +189,29 @@ def synth_verilog(verilog, target, *, top=TOP, fmax=False, cache_dir=None, use_c
     return result
 
 
+def _yosys(tmp, tgt, top, target, netlist):
+    """Run the target's script (then its fallback script, if it has one and the first run
+    failed); return the synthesis command that produced ``stat.json``."""
+    error = None
+    for fallback in (False, True) if tgt.fallback else (False,):
+        synth = tgt.script(top, fallback=fallback)
+        script = ["read_verilog -sv engine.v", synth, "tee -q -o stat.json stat -json"]
+        if netlist:
+            script.append("write_json netlist.json")
+        Path(tmp, "yosys.ys").write_text("\n".join(script) + "\n")
+        try:
+            _run([*_yosys_argv(), "-q", "-l", "yosys.log", "-s", "yosys.ys"], tmp,
+                 f"yosys ({target})", log="yosys.log")
+            return synth
+        except SynthesisError as exc:
+            error = error or exc
+    raise error
+
+
 def _nextpnr(target, tmp):
     tgt = check_target(target)
     argv = [*_nextpnr_argv(target), *tgt.nextpnr[1], "--json", "netlist.json",
-            "--report", "report.json", "--seed", "1", "--freq", str(FMAX_TARGET_MHZ[target]),
-            "--threads", "1", "-q"]
+            *_NEXTPNR_COMMON, "--freq", str(FMAX_TARGET_MHZ[target])]
     try:
         _run(argv, tmp, f"nextpnr ({target})")
     except SynthesisError as exc:
