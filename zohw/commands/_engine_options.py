@@ -37,15 +37,30 @@ def add_engine_options(parser, *, strategy_required=True):
                         help="perturbation strategy (gauss-clt, gauss-icdf, uniform, "
                              "rademacher, pezo-shift, pezo-block, pezo-otf)")
     for option, field, typ, help_ in _OPTIONS:
-        parser.add_argument(option, dest=f"cfg_{field}", type=typ, default=None,
+        # Integers are parsed in engine_config, so that "--lanes many" is reported like every
+        # other configuration error.
+        parser.add_argument(option, dest=f"cfg_{field}", default=None,
                             metavar=field.upper() if typ is int else "MODE", help=help_)
+
+
+def _integer(name, text):
+    try:
+        return int(text, 10)
+    except ValueError:
+        raise TypeError(f"{name} must be an integer, not {text!r}") from None
 
 
 def engine_config(args) -> EngineConfig:
     """The :class:`EngineConfig` the parsed options describe (ValueError/TypeError if
     invalid)."""
-    fields = {field: getattr(args, f"cfg_{field}") for _, field, _, _ in _OPTIONS}
-    fields = {k: v for k, v in fields.items() if v is not None}
+    fields = {}
+    for _, field, typ, _ in _OPTIONS:
+        value = getattr(args, f"cfg_{field}")
+        if value is None:
+            continue
+        if typ is int:
+            value = _integer(field, value)
+        fields[field] = value
     if getattr(args, "rng", None) is not None:
         fields["strategy"] = args.rng
     return EngineConfig(**fields)

@@ -42,9 +42,15 @@ def register(subparsers):
     p.set_defaults(func=run_perturb)
 
 
-def _check_seed(seed):
-    if not 0 <= seed <= 0xFFFF_FFFF:
-        raise ValueError(f"seed must be a 32-bit unsigned integer, not {seed}")
+def _check_run_args(args):
+    if not 0 <= args.seed <= 0xFFFF_FFFF:
+        raise ValueError(f"seed must be a 32-bit unsigned integer, not {args.seed}")
+    if args.params < 1:
+        raise ValueError(f"params must be at least 1, not {args.params}")
+    if args.steps < 1:
+        raise ValueError(f"steps must be at least 1, not {args.steps}")
+    if not 0.0 <= args.backpressure < 1.0:
+        raise ValueError(f"backpressure must be in [0, 1), not {args.backpressure}")
 
 
 def perturb_result(config, result, *, seed, params, backpressure):
@@ -83,7 +89,7 @@ def run_perturb(args):
     from zohw.sw.perturb import golden_perturbations
 
     config = engine_config(args)
-    _check_seed(args.seed)
+    _check_run_args(args)
     try:
         with Spinner(f"zohw sim perturb {config.name}") as spinner:
             result = cross_check([config], seed=args.seed, d=args.params, steps=args.steps,
