@@ -116,3 +116,11 @@ def test_plot_and_readme(tmp_path):
     assert readme.read_text() == before
     readme.write_text("no markers\n")
     assert main(["--readme", str(readme), "--json", str(js)]) == 2
+
+
+def test_argparse_errors_one_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["resources", "--json"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "argument --json: expected one argument" in err

@@ -8,11 +8,13 @@ import time
 
 from zohw.config import EngineConfig, SCALINGS, SOURCES
 
+from ._engine_options import one_line_errors
+
 
 def register(subparsers):
-    p = subparsers.add_parser(
+    p = one_line_errors(subparsers.add_parser(
         "resources", help="synthesize every RNG strategy and report resources",
-        description=__doc__)
+        description=__doc__))
     d = EngineConfig()
     p.add_argument("--rng", default="all", metavar="all|S1,S2,…",
                    help="strategies, each optionally strategy:scaling (default all); the "

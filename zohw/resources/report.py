@@ -399,26 +399,37 @@ def write_plot(path, report):
     strategies = list(dict.fromkeys((r["strategy"], r["scaling"]) for r in rows))
     sweep = report.get("sweep") or {}
     if sweep:
+        from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
+
         param = next(iter(sweep))
-        fig, axes = plt.subplots(2, len(targets), figsize=(4.5 * len(targets), 7),
+        others = [p for p in sweep if p != param]
+        fig, axes = plt.subplots(2, len(targets), figsize=(max(7, 4.5 * len(targets)), 8),
                                  squeeze=False)
         for j, t in enumerate(targets):
             for i, metric in enumerate(("lut_total", "ff")):
                 ax = axes[i][j]
-                for s in strategies:
-                    pts = sorted((r["sweep"][param], r[metric]) for r in rows
-                                 if r["target"] == t and (r["strategy"], r["scaling"]) == s)
-                    if pts:
-                        ax.plot(*zip(*pts), marker="o", label=f"{s[0]} ({s[1]})")
+                lines = {}
+                for r in rows:
+                    if r["target"] != t:
+                        continue
+                    rest = ", ".join(f"{p}={r['sweep'][p]}" for p in others)
+                    label = f"{r['strategy']} ({r['scaling']}{', ' + rest if rest else ''})"
+                    lines.setdefault(label, []).append((r["sweep"][param], r[metric]))
+                for label, pts in lines.items():
+                    ax.plot(*zip(*sorted(pts)), marker="o", label=label)
                 ax.set_xscale("log", base=2)
                 ax.set_yscale("log")
+                ax.xaxis.set_major_locator(FixedLocator(sorted(sweep[param])))
+                ax.xaxis.set_minor_locator(NullLocator())
+                ax.xaxis.set_major_formatter(ScalarFormatter())
+                ax.yaxis.set_major_formatter(ScalarFormatter())
                 ax.set_xlabel(param)
                 ax.set_ylabel("LUT (incl. LUTRAM)" if metric == "lut_total" else "FF")
                 ax.set_title(t)
                 ax.grid(True, which="both", alpha=0.3)
         axes[0][0].legend(fontsize=7)
     else:
-        fig, axes = plt.subplots(1, len(targets), figsize=(5 * len(targets), 4.5),
+        fig, axes = plt.subplots(1, len(targets), figsize=(max(7, 5 * len(targets)), 4.5),
                                  squeeze=False)
         width = 0.38
         for j, t in enumerate(targets):
