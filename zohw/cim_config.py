@@ -212,7 +212,9 @@ class CIMConfig:
 
     @property
     def adc_can_clip(self):
-        return (self.adc_max << self.adc_shift) < self.full_scale
+        """True when some column sums saturate the ADC (``A_max >> adc_shift > adc_max``);
+        never the case with the default ``adc_shift``."""
+        return (self.full_scale >> self.adc_shift) > self.adc_max
 
     def pass_shift(self, k, i=0):
         """Weight of pass (slice k, input bit i) in the shift-add: ``k*cell_bits + i``."""
