@@ -1,0 +1,169 @@
+"""Co-simulation of the perturbation engine (Verilator + cocotb) against the golden model.
+
+One Verilator build per shape holds every strategy × scaling combination (13 engines in an
+EngineBank); each engine runs 8 steps of d weights under random back-pressure, every step
+followed by one or two replays, and every word of every pass is compared with
+``zohw.sw.perturb.golden_stream``. The remaining tests prove each check can fail.
+"""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from zohw.config import SOURCES, EngineConfig
+from zohw.sim.cosim import cross_check, strategy_configs
+from zohw.sw.perturb import golden_perturbations, golden_stream
+
+# (P, B, N, d) — the second shape has d not a multiple of P, so the last transfer of a step
+# carries padding lanes (generated and compared too).
+SHAPES = [(4, 8, 16, 100), (16, 6, 64, 1000)]
+STEPS = 8
+REPORT_KEYS = {"step", "pass", "cycle", "lane", "index", "expected", "got"}
+
+
+def shape_configs(i):
+    P, B, N, _ = SHAPES[i]
+    # Offsets 0 and 1: across the two shapes every combination runs on both sources.
+    return strategy_configs(P, B, N, source_offset=i)
+
+
+def _engine_words(result, engine):
+    """Words an engine must have delivered: every pass of every step."""
+    return engine["cycles_per_step"] * engine["config"]["lanes"] * (
+        result["steps"] + result["replays"])
+
+
+@pytest.mark.parametrize("shape", range(len(SHAPES)),
+                         ids=[f"P{p}-B{b}-N{n}-d{d}" for p, b, n, d in SHAPES])
+def test_cosim_all_strategies(shape):
+    configs = shape_configs(shape)
+    assert len(configs) == 13
+    assert {c.source for c in configs} == set(SOURCES)
+    d = SHAPES[shape][3]
+    result = cross_check(configs, seed=0x1234_5678 + shape, d=d, steps=STEPS,
+                         backpressure=0.3, rng_seed=shape)
+    assert result["error"] is None
+    assert result["protocol_errors"] == []
+    assert result["steps"] == STEPS
+    assert result["replays"] >= STEPS
+    bad = {e["name"]: (e["mismatches"], e["first_mismatches"][:2])
+           for e in result["engines"] if e["mismatches"]}
+    assert not bad, f"mismatching engines: {bad}"
+    for engine in result["engines"]:
+        assert engine["words_compared"] == _engine_words(result, engine), engine["name"]
+    assert result["words_compared"] >= 8192
+    assert (result["passed"], result["failed"]) == (1, 0)
+
+
+@pytest.mark.parametrize("corruption", ["seed", "source"])
+def test_cosim_detects_wrong_golden(corruption):
+    """A golden model fed another seed, or another uniform source (which stands in for a
+    flipped generator tap), mismatches on every engine, and the report pinpoints the words.
+    Reuses the first shape's Verilator model."""
+    configs = shape_configs(0)
+    d = SHAPES[0][3]
+    kwargs = {}
+    if corruption == "seed":
+        kwargs["golden_seed"] = 0x1234_5679
+    else:
+        kwargs["golden_config"] = [
+            {"source": next(s for s in SOURCES if s != c.source)} for c in configs]
+    result = cross_check(configs, seed=0x1234_5678, d=d, steps=2, backpressure=0.3,
+                         rng_seed=7, **kwargs)
+    assert result["failed"] == 1 and result["passed"] == 0
+    assert "mismatches" in result["failures"][0][1]
+    assert result["mismatches"] > 0
+    for engine in result["engines"]:
+        assert engine["mismatches"] > 0, engine["name"]
+        reports = engine["first_mismatches"]
+        assert reports, engine["name"]
+        P = engine["config"]["lanes"]
+        for r in reports:
+            assert set(r) == REPORT_KEYS
+            assert r["expected"] != r["got"]
+            assert r["index"] == r["cycle"] * P + r["lane"]
+            assert 0 <= r["step"] < 2 and 0 <= r["lane"] < P
+        # The reported words are the golden model's and the hardware's, word for word.
+        config = EngineConfig.from_dict(engine["config"])
+        gconfig = (config if corruption == "seed" else
+                   EngineConfig.from_dict({**engine["config"],
+                                           **kwargs["golden_config"][engine["index"]]}))
+        gseed = kwargs.get("golden_seed", 0x1234_5678)
+        wrong = golden_stream(gconfig, gseed, d, 2)
+        right = golden_stream(config, 0x1234_5678, d, 2)
+        for r in reports:
+            assert r["expected"] == wrong[r["step"], r["cycle"], r["lane"]].item()
+            assert r["got"] == right[r["step"], r["cycle"], r["lane"]].item()
+
+
+def test_cosim_detects_engine_faults():
+    """Each check of the testbench catches its fault, on a stand-in engine: a broken replay
+    (only replay passes mismatch), valid during strobes (protocol error), and a single flipped
+    bit (reported at its exact step, cycle and lane, in every pass of that step)."""
+    import stand_in_engine as sie
+
+    d = 100
+    faults = iter(sie.FAULTS)
+    configs = [EngineConfig(strategy="uniform", lanes=4, width=w) for w in (8, 7, 6, 5)]
+    result = cross_check(
+        configs, seed=99, d=d, steps=4, backpressure=0.3, rng_seed=3,
+        engine_factory=lambda c: sie.StandInEngine(c, next(faults), d),
+        golden_module="stand_in_engine")
+    by_fault = dict(zip(sie.FAULTS, result["engines"]))
+    assert result["failed"] == 1
+
+    good = by_fault["none"]
+    assert good["mismatches"] == 0
+    assert good["words_compared"] == _engine_words(result, good)
+
+    replay = by_fault["replay"]
+    assert replay["mismatches"] > 0
+    assert all(r["pass"] >= 1 for r in replay["first_mismatches"])
+    first = replay["first_mismatches"][0]
+    assert (first["step"], first["pass"], first["cycle"]) == (0, 1, 0)
+
+    strobe = by_fault["strobe-valid"]
+    assert strobe["mismatches"] == 0
+    messages = {p["message"] for p in result["protocol_errors"] if p["engine"] == 2}
+    assert messages >= {"z.valid high during replay", "z.valid high during advance"}
+    assert {p["engine"] for p in result["protocol_errors"]} == {2}
+
+    flip = by_fault["bit-flip"]
+    reports = flip["first_mismatches"]
+    assert flip["mismatches"] == len(reports) >= 2      # first pass and at least one replay
+    assert [r["pass"] for r in reports] == list(range(len(reports)))
+    for r in reports:
+        assert (r["step"], r["cycle"], r["lane"]) == (sie.FLIP_STEP, sie.FLIP_CYCLE,
+                                                      sie.FLIP_LANE)
+        assert r["index"] == sie.FLIP_CYCLE * 4 + sie.FLIP_LANE
+        assert (r["expected"] ^ r["got"]) & 0x1F == 1    # bit 0 of the 5-bit word
+
+
+def test_sim_perturb_cli_end_to_end(tmp_path):
+    """``zohw sim perturb`` as a user runs it: JSON keys, 0 mismatches, golden dump."""
+    out, dump = tmp_path / "r.json", tmp_path / "z.npz"
+    argv = ["sim", "perturb", "--rng", "gauss-clt", "--lanes", "4", "--width", "7",
+            "--source", "lfsr32", "--params", "300", "--steps", "8", "--seed", "42",
+            "--json", str(out), "--dump", str(dump)]
+    proc = subprocess.run([sys.executable, "-m", "zohw.cli", *argv], capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "PASS" in proc.stdout and "0 mismatches" in proc.stdout
+    doc = json.loads(out.read_text())
+    assert {"strategy", "config_hash", "words_compared", "mismatches", "steps",
+            "replays"} <= set(doc)
+    config = EngineConfig(strategy="gauss-clt", lanes=4, width=7, source="lfsr32")
+    assert doc["strategy"] == "gauss-clt"
+    assert doc["config_hash"] == config.config_hash
+    assert doc["mismatches"] == 0 and doc["steps"] == 8 and doc["replays"] >= 8
+    assert doc["words_compared"] == 75 * 4 * (8 + doc["replays"])
+    with np.load(dump) as f:
+        assert f["z"].dtype == np.int64 and f["z"].shape == (8, 300)
+        assert float(f["lsb"]) == config.lsb
+        expected = golden_perturbations(config, 42, 300, 8).to(torch.int64).numpy()
+        assert np.array_equal(f["z"], expected)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "z.npz"]
