@@ -24,13 +24,13 @@ Members, from the macro's point of view (Verilog port names in brackets):
     written while ``busy`` nor in a cycle with an input transfer.
 """
 
-from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, C, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from zohw.cim_config import CIMConfig
 
-__all__ = ["CIMSignature", "BehaviouralCIMMacro", "cim_verilog"]
+__all__ = ["CIMSignature", "BehaviouralCIMMacro", "cim_verilog", "macro_verilog"]
 
 
 class CIMSignature(wiring.Signature):
@@ -140,9 +140,12 @@ class BehaviouralCIMMacro(wiring.Component):
             m.d.sync += self.read.data.eq(Array(cells)[self.read.addr] ^ sign)
 
         # -- pass sequencer --------------------------------------------------------------------
+        # (k, i) = (slice, input bit) of the current pass; a counter exists only if it counts
         busy = Signal()                          # passes 1 .. passes-1 of a vector pending
-        k = Signal(range(S), name="slice")
-        i = Signal(range(IP), name="bit")
+        k = Signal(range(S), name="slice") if S > 1 else None
+        i = Signal(range(IP), name="bit") if IP > 1 else None
+        k_v = k if k is not None else C(0, 1)
+        i_v = i if i is not None else C(0, 1)
         xr = Signal(cfg.rows * ib)
         acc_bits = cfg.weight_bits + (cfg.rows * cfg.input_max).bit_length()
         accs = [Signal(acc_bits, name=f"acc_c{c}") for c in range(cfg.cols)]
@@ -152,7 +155,7 @@ class BehaviouralCIMMacro(wiring.Component):
         ]
         accept = self.x.valid & self.x.ready
         active = accept | busy
-        last = (k == S - 1) & (i == IP - 1)
+        last = (k_v == S - 1) & (i_v == IP - 1)
         xcur = Signal(cfg.rows * ib)             # the vector of this pass
         m.d.comb += xcur.eq(Mux(busy, xr, self.x.payload.as_value()))
         xrow = [xcur[r * ib:(r + 1) * ib] for r in range(cfg.rows)]
@@ -162,27 +165,33 @@ class BehaviouralCIMMacro(wiring.Component):
         drive = [Signal(1 if cfg.input_mode == "serial" else ib, name=f"drive_r{r}")
                  for r in range(cfg.rows)]
         for r, x_r in enumerate(xrow):
-            if cfg.input_mode == "serial" and ib > 1:
+            if i is not None:
                 m.d.comb += drive[r].eq(x_r.bit_select(i, 1))
             else:
                 m.d.comb += drive[r].eq(x_r)
-        shamt = Signal(range(max(2, cfg.pass_shift(S - 1, IP - 1) + 1)), name="pass_shift")
-        m.d.comb += shamt.eq(k * cb + i)
+        max_shift = cfg.pass_shift(S - 1, IP - 1)
+        if max_shift:
+            shamt = Signal(range(max_shift + 1), name="pass_shift")
+            m.d.comb += shamt.eq(k_v * cb + i_v)
         A_bits = cfg.column_sum_bits
         contrib = []
         for c in range(cfg.cols):
             prods = []
             for r in range(cfg.rows):
                 u = cells[r * cfg.cols + c]
-                cell = u.word_select(k, cb) if S > 1 else u
+                cell = u.word_select(k, cb) if k is not None else u
                 prods.append(Mux(drive[r], cell, 0) if cfg.input_mode == "serial"
                              else cell * drive[r])
             col_sum = Signal(A_bits, name=f"colsum_c{c}")
             code = Signal(cfg.adc_bits, name=f"adc_c{c}")
             m.d.comb += col_sum.eq(_tree_sum(prods, A_bits))
             trunc = col_sum[cfg.adc_shift:]
-            m.d.comb += code.eq(Mux(trunc > cfg.adc_max, cfg.adc_max, trunc))
-            contrib.append((code << cfg.adc_shift) << shamt)
+            if cfg.adc_can_clip:
+                m.d.comb += code.eq(Mux(trunc > cfg.adc_max, cfg.adc_max, trunc))
+            else:                                # A_max >> adc_shift fits: clipping is a no-op
+                m.d.comb += code.eq(trunc)
+            recon = code << cfg.adc_shift
+            contrib.append(recon << shamt if max_shift else recon)
 
         xsum = _tree_sum(xrow, (cfg.rows * cfg.input_max).bit_length())
         offset = xsum << (wb - 1)
@@ -199,17 +208,29 @@ class BehaviouralCIMMacro(wiring.Component):
                 with m.Else():
                     m.d.sync += accs[c].eq(total[:acc_bits])
             with m.If(last):
-                m.d.sync += [self.y.valid.eq(1), busy.eq(0), k.eq(0), i.eq(0)]
+                m.d.sync += [self.y.valid.eq(1), busy.eq(0)]
+                m.d.sync += [ctr.eq(0) for ctr in (k, i) if ctr is not None]
             with m.Else():
                 m.d.sync += busy.eq(1)
-                with m.If(i == IP - 1):
-                    m.d.sync += [i.eq(0), k.eq(k + 1)]
-                with m.Else():
+                if k is not None and i is not None:
+                    with m.If(i == IP - 1):
+                        m.d.sync += [i.eq(0), k.eq(k + 1)]
+                    with m.Else():
+                        m.d.sync += i.eq(i + 1)
+                elif i is not None:
                     m.d.sync += i.eq(i + 1)
+                elif k is not None:
+                    m.d.sync += k.eq(k + 1)
         return m
 
 
 def cim_verilog(cfg: CIMConfig, name="zohw_cim") -> str:
-    """Verilog text of :class:`BehaviouralCIMMacro` for ``cfg`` (deterministic for a config)."""
-    from amaranth.back import verilog
-    return verilog.convert(BehaviouralCIMMacro(cfg), name=name)
+    """Verilog text of :class:`BehaviouralCIMMacro` for ``cfg`` (same config, same bytes), with
+    the lint waiver header of :func:`zohw.hw.verilog.component_verilog`."""
+    return macro_verilog(BehaviouralCIMMacro(cfg), name)
+
+
+def macro_verilog(macro, name="zohw_cim") -> str:
+    """Verilog text of any CIM macro component (e.g. a wrapped real macro)."""
+    from .verilog import component_verilog
+    return component_verilog(macro, name)

@@ -497,27 +497,30 @@ def random_phases(cfg, *, vectors, phases=2, seed=0, change=0.1):
 
 def cim_cosim(cfg, *, vectors=24, phases=2, seed=0, backpressure=0.3, input_gaps=0.3,
               golden_config=None, golden_offset_delta=0, data=None, timeout_s=600,
-              progress=None):
-    """Generate the behavioural macro's Verilog for ``cfg``, build it (cached) and run
-    :func:`cim_cross_check` on it. Returns the testbench's result dict with the runner's
-    (``passed``, ``failed``, ``failures``, ``build_seconds``, ``sim_seconds``, …) under
-    ``"run"``."""
+              progress=None, macro=None):
+    """Generate the Verilog of ``macro`` (default: the behavioural macro for ``cfg``), build it
+    (cached) and run :func:`cim_cross_check` on it. Returns the testbench's result dict with the
+    runner's (``passed``, ``failed``, ``failures``, ``build_seconds``, ``sim_seconds``, …)
+    under ``"run"``.
+
+    ``macro`` may be any component with signature ``CIMSignature(cfg)`` and the properties
+    ``cycles_per_vector`` and ``read_latency``; whatever it is, it is checked against the golden
+    model of ``cfg``."""
     import tempfile
     from pathlib import Path
 
-    from amaranth.back import verilog as amaranth_verilog
-
-    from zohw.hw.cim import BehaviouralCIMMacro
+    from zohw.hw.cim import BehaviouralCIMMacro, macro_verilog
     from zohw.sim.runner import cache_root, run_cocotb
 
-    macro = BehaviouralCIMMacro(cfg)
+    if macro is None:
+        macro = BehaviouralCIMMacro(cfg)
     data = data if data is not None else random_phases(cfg, vectors=vectors, phases=phases,
                                                        seed=seed)
     expected = expected_phases(cfg, data, golden_config=golden_config,
                                golden_offset_delta=golden_offset_delta)
     data = [{**ph, "expected": e} for ph, e in zip(data, expected)]
     t0 = time.monotonic()
-    text = amaranth_verilog.convert(macro, name=CIM_TOPLEVEL)   # == cim_verilog(cfg, ...)
+    text = macro_verilog(macro, CIM_TOPLEVEL)        # == cim_verilog(cfg, CIM_TOPLEVEL)
     verilog_seconds = time.monotonic() - t0
     work = cache_root() / "cim-tb"
     work.mkdir(parents=True, exist_ok=True)

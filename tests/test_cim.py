@@ -8,12 +8,11 @@ import os
 
 import pytest
 import torch
-from amaranth.back import verilog
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from zohw.cim_config import CIMConfig
-from zohw.hw.cim import BehaviouralCIMMacro, CIMSignature
+from zohw.hw.cim import BehaviouralCIMMacro, CIMSignature, cim_verilog
 from zohw.sw.cim import cim_matvec, exact_matvec
 
 #: Serial input, truncating *and* clipping ADC (adc_shift 1 < the default 2), 3 write lanes
@@ -47,13 +46,25 @@ def test_signature_members_and_ports():
 
 
 def test_verilog_ports():
-    text = verilog.convert(BehaviouralCIMMacro(PARALLEL_EXACT), name="zohw_cim")
+    text = cim_verilog(PARALLEL_EXACT)
+    assert text == cim_verilog(PARALLEL_EXACT)
     for port in ("clk", "rst", "write__en", "write__addr", "write__data", "read__en",
                  "read__addr", "read__data", "x__valid", "x__ready", "x__payload", "y__valid",
                  "y__ready", "y__payload", "busy"):
         assert f" {port}" in text, port
     assert "input [3:0] write__en" in text
     assert f"output [{3 * PARALLEL_EXACT.result_bits - 1}:0] y__payload" in text
+
+
+@pytest.mark.parametrize("cfg", [SERIAL_LOSSY, PARALLEL_EXACT, CIMConfig(
+    rows=3, cols=2, weight_bits=4, cell_bits=4, input_bits=1, adc_bits=4)],
+    ids=lambda c: c.name)
+def test_verilator_lint(cfg):
+    """``verilator --lint-only -Wall`` is clean apart from the waived Yosys backend artefacts."""
+    from zohw.sim.runner import verilator_lint
+
+    ok, output = verilator_lint(cim_verilog(cfg), "zohw_cim")
+    assert ok, output[:3000]
 
 
 # -- fast corner cases in the Amaranth simulator ----------------------------------------------------
