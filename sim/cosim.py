@@ -86,24 +86,27 @@ def golden_streams(configs, *, seed, d, steps, golden_seed=None, golden_config=N
     return out
 
 
-def cross_check(configs, *, seed=1, d=1024, steps=8, backpressure=0.25, rng_seed=0,
-                max_replays=2, golden_seed=None, golden_config=None, bank=None,
+def cross_check(configs, *, seed=1, d=1024, steps=8, reloads=(), backpressure=0.25,
+                rng_seed=0, max_replays=2, golden_seed=None, golden_config=None, bank=None,
                 report_limit=8, engine_factory=None, golden_module=None, timeout_s=None,
                 progress=None):
     """Simulate ``configs`` and compare every transfer against the golden model.
 
-    ``golden_seed`` / ``golden_config`` (field overrides: one dict for all engines, or a list
-    with one dict or None per engine) feed the golden model something the hardware did not get,
-    to prove a mismatch is caught. Returns the testbench result (see :mod:`zohw.sim.tb_engine`)
+    After ``steps`` steps from ``seed``, each ``(seed, steps)`` of ``reloads`` loads the engines
+    again (no reset) and runs that many steps. ``golden_seed`` (replacing the first seed) and
+    ``golden_config`` (field overrides: one dict for all engines, or a list with one dict or
+    None per engine) feed the golden model something the hardware did not get, to prove a
+    mismatch is caught. Returns the testbench result (see :mod:`zohw.sim.tb_engine`)
     plus ``passed``/``failed`` (cocotb test counts), ``build_seconds``, ``sim_seconds``,
     ``words_per_second``, ``toplevel``, ``results_xml``, ``log`` and ``golden`` (the golden
-    streams). ``progress(message)`` is told when a build and the simulation start.
+    streams of the first load, one tensor ``[steps, C, P]`` per engine). ``progress(message)`` is told when a build and the simulation start.
     """
     configs = list(configs)
     for c in configs:
         if not isinstance(c, EngineConfig):
             raise TypeError(f"expected EngineConfig objects, not {c!r}")
-    for name, value in (("d", d), ("steps", steps)):
+    reloads = [(int(s), int(t)) for s, t in reloads]
+    for name, value in (("d", d), ("steps", steps), *(("reload steps", t) for _, t in reloads)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, not {value!r}")
     if not 0.0 <= float(backpressure) < 1.0:
@@ -120,16 +123,23 @@ def cross_check(configs, *, seed=1, d=1024, steps=8, backpressure=0.25, rng_seed
     engines = [{**p, "config": c.as_dict(), "golden_config": g,
                 "cycles_per_step": golden.cycles_per_step(c, d)}
                for p, c, g in zip(ports, configs, golden_config)]
-    expected = golden_streams(configs, seed=seed, d=d, steps=steps, golden_seed=golden_seed,
-                              golden_config=golden_config, golden_module=golden_module)
+    segments = [golden_streams(configs, seed=seed, d=d, steps=steps, golden_seed=golden_seed,
+                               golden_config=golden_config, golden_module=golden_module)]
+    for r_seed, r_steps in reloads:
+        segments.append(golden_streams(configs, seed=r_seed, d=d, steps=r_steps,
+                                       golden_config=golden_config,
+                                       golden_module=golden_module))
+    expected = segments[0]
 
     runs = cache_root() / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=runs, prefix="tb-"))
     result_path = work / "result.json"
     expected_path = work / "expected.json"
-    expected_path.write_text(json.dumps({"expected": [e.tolist() for e in expected]}))
+    per_engine = [[seg[k].tolist() for seg in segments] for k in range(len(configs))]
+    expected_path.write_text(json.dumps({"expected": per_engine}))
     args = {"engines": engines, "seed": seed, "d": d, "steps": steps,
+            "reloads": [{"seed": s, "steps": t} for s, t in reloads],
             "backpressure": float(backpressure), "rng_seed": rng_seed,
             "max_replays": max_replays, "golden_seed": golden_seed,
             "report_limit": report_limit, "expected_path": str(expected_path)}

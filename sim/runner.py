@@ -116,8 +116,12 @@ def _verilator_runner_class():
 _RUNTIME_OBJECTS = ("verilated", "verilated_vpi", "verilated_threads", "verilated_dpi")
 
 
-@functools.lru_cache(maxsize=1)
 def _runtime_dir():
+    return cache_root() / "verilator" / f"runtime-{_runtime_key()}"
+
+
+@functools.lru_cache(maxsize=1)
+def _runtime_key():
     try:
         cxx = subprocess.run([os.environ.get("CXX", "c++"), "--version"], capture_output=True,
                              text=True, timeout=30).stdout.splitlines()[:1]
@@ -125,7 +129,7 @@ def _runtime_dir():
         cxx = []
     h = hashlib.sha256("\0".join([verilator_version(), _cocotb_version(), " ".join(BUILD_ARGS),
                                   BUILD_MAKEFLAGS, *cxx]).encode()).hexdigest()[:16]
-    return cache_root() / "verilator" / f"runtime-{h}"
+    return h
 
 
 def _seed_runtime_objects(build_dir):

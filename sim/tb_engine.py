@@ -8,6 +8,7 @@ It drives either one :class:`zohw.hw.engine.PerturbationEngine` (ports ``busy``,
     for each step: take C = cycles_per_step(config, d) transfers from every engine,
                    then 1..max_replays times: pulse replay and take the C transfers again,
                    then pulse advance
+    for each reload (optional): the same with another seed, without a reset in between
 
 Every engine's ``z.ready`` gets independent random back-pressure (seeded). A monitor samples
 each transfer (``valid & ready``, after ``ReadOnly``), and the scoreboard compares every lane of
@@ -26,20 +27,24 @@ Inputs come as JSON in the environment variable ``ZOHW_TB_ARGS``::
      "backpressure": 0.25,          # probability that ready is low in a cycle
      "rng_seed": 0,                 # testbench randomness (back-pressure, replay counts)
      "max_replays": 2,              # replays per step drawn from 1..max_replays
-     "golden_seed": null,           # seed given to the golden model (default: "seed")
+     "reloads": [{"seed": 7, "steps": 2}],  # further loads after the first run (optional)
+     "golden_seed": null,           # seed given to the golden model for the first load
      "report_limit": 8,             # mismatch reports kept per engine
      "busy_timeout": 100000,        # cycles allowed for busy to fall after load
      "golden_module": "zohw.sw.perturb",
      "expected_path": null}         # precomputed golden streams (JSON), see compute_expected
 
 ``golden_seed`` and ``golden_config`` exist to prove that the check can fail: a golden model fed
-a different seed, or a different uniform source, must be reported as mismatching.
+a different seed, or a different uniform source, must be reported as mismatching. Reloads check
+that ``load`` re-seeds completely: the words after a reload must equal the golden model's for
+the new seed from step 0, whatever the engine did before.
 
 The result goes as JSON to the path in ``ZOHW_TB_RESULT``: totals (``words_compared``,
 ``mismatches``, ``steps``, ``replays``, ``cycles``, ``sim_wall_seconds``, ``protocol_errors``)
-and per engine the same counts plus the first mismatches as ``{"step", "pass", "cycle", "lane",
-"index", "expected", "got"}`` (pass 0 is the first pass of a step, 1.. are replays; index is
-``cycle * P + lane``, the weight index within the step). The cocotb test fails if there is any
+and per engine the same counts plus the first mismatches as ``{"load", "step", "pass", "cycle",
+"lane", "index", "expected", "got"}`` (load 0 is the first load, 1.. the reloads; pass 0 is the
+first pass of a step, 1.. are replays; index is ``cycle * P + lane``, the weight index within the
+step). The cocotb test fails if there is any
 mismatch or protocol error.
 """
 
@@ -59,7 +64,7 @@ CLOCK_PERIOD_NS = 10
 
 DEFAULTS = {
     "seed": 1, "d": 1024, "steps": 8, "backpressure": 0.25, "rng_seed": 0, "max_replays": 2,
-    "golden_seed": None, "report_limit": 8, "busy_timeout": 100_000,
+    "reloads": [], "golden_seed": None, "report_limit": 8, "busy_timeout": 100_000,
     "golden_module": "zohw.sw.perturb", "expected_path": None,
 }
 
@@ -85,7 +90,7 @@ def decode_lanes(word, lanes, width):
 class StreamSink:
     """Ready/valid sink of one engine's ``z`` stream with seeded random back-pressure.
 
-    The sequencer :meth:`arm`\\ s it for ``count`` transfers of a (step, pass); it accepts
+    The sequencer :meth:`arm`\\ s it for ``count`` transfers of a (load, step, pass); it accepts
     exactly that many (``ready`` is held low afterwards) and then sets :attr:`done`. The monitor
     half samples transfers after ``ReadOnly`` and hands them to the scoreboard.
     """
@@ -104,16 +109,16 @@ class StreamSink:
         self.backpressure = backpressure
         self.rng = rng
         self.remaining = 0
-        self.step = self.pass_ = None
+        self.load = self.step = self.pass_ = None
         self.cycle = 0
         self.done = Event()
         self.done.set()
         self.stall_cycles = 0
         self.ready.value = 0
 
-    def arm(self, count, step, pass_):
+    def arm(self, count, load, step, pass_):
         self.remaining = count
-        self.step, self.pass_, self.cycle = step, pass_, 0
+        self.load, self.step, self.pass_, self.cycle = load, step, pass_, 0
         if count:
             self.done.clear()
 
@@ -141,7 +146,8 @@ class StreamSink:
             else:
                 raw = None
                 self.tb.protocol_error(self.index, "z.payload has X/Z bits during a transfer")
-            self.tb.scoreboard.compare(self.index, self.step, self.pass_, self.cycle, raw)
+            self.tb.scoreboard.compare(self.index, self.load, self.step, self.pass_, self.cycle,
+                                       raw)
             self.cycle += 1
             self.remaining -= 1
             if self.remaining == 0:
@@ -165,24 +171,25 @@ class Scoreboard:
     """
 
     def __init__(self, expected, widths, report_limit):
-        # expected[k][step][cycle] is the list of P golden words of engine k.
+        # expected[k][load][step][cycle] is the list of P golden words of engine k.
         self.expected = expected
         self.widths = widths
-        self.packed = [[[encode_lanes(words, width) for words in step] for step in stream]
-                       for stream, width in zip(expected, widths)]
+        self.packed = [[[[encode_lanes(words, width) for words in step] for step in stream]
+                        for stream in streams]
+                       for streams, width in zip(expected, widths)]
         self.report_limit = report_limit
         n = len(expected)
         self.words = [0] * n
         self.mismatches = [0] * n
         self.reports = [[] for _ in range(n)]
 
-    def compare(self, k, step, pass_, cycle, raw):
-        """Check transfer ``cycle`` of ``step`` (pass ``pass_``) of engine ``k``; ``raw`` is the
-        packed payload, or None if it was not a valid logic value."""
-        exp = self.expected[k][step][cycle]
+    def compare(self, k, load, step, pass_, cycle, raw):
+        """Check transfer ``cycle`` of ``step`` (pass ``pass_``, after load ``load``) of engine
+        ``k``; ``raw`` is the packed payload, or None if it was not a valid logic value."""
+        exp = self.expected[k][load][step][cycle]
         lanes = len(exp)
         self.words[k] += lanes
-        if raw is not None and raw == self.packed[k][step][cycle]:
+        if raw is not None and raw == self.packed[k][load][step][cycle]:
             return
         got = decode_lanes(raw, lanes, self.widths[k]) if raw is not None else [None] * lanes
         for lane, (e, g) in enumerate(zip(exp, got)):
@@ -190,12 +197,14 @@ class Scoreboard:
                 self.mismatches[k] += 1
                 if len(self.reports[k]) < self.report_limit:
                     self.reports[k].append({
-                        "step": step, "pass": pass_, "cycle": cycle, "lane": lane,
+                        "load": load, "step": step, "pass": pass_, "cycle": cycle,
+                        "lane": lane,
                         "index": cycle * lanes + lane, "expected": e, "got": g})
 
 
 def format_mismatch(m):
-    return (f"step {m['step']} pass {m['pass']} cycle {m['cycle']} lane {m['lane']} "
+    return (f"load {m['load']} step {m['step']} pass {m['pass']} cycle {m['cycle']} "
+            f"lane {m['lane']} "
             f"(index {m['index']}): expected {m['expected']}, got {m['got']}")
 
 
@@ -246,6 +255,7 @@ class EngineTB:
         several times slower than on the host.
         """
         a = self.args
+        segments = self.segments()
         if a.get("expected_path"):
             with open(a["expected_path"]) as f:
                 expected = json.load(f)["expected"]
@@ -253,20 +263,37 @@ class EngineTB:
             import torch
 
             torch.set_num_threads(1)
-            seed = a["seed"] if a["golden_seed"] is None else a["golden_seed"]
-            expected = [self.golden.golden_stream(g, seed, a["d"], a["steps"]).tolist()
+            expected = [[self.golden.golden_stream(g, seed, a["d"], steps).tolist()
+                         for seed, steps in self.golden_segments()]
                         for g in self.golden_configs]
         if len(expected) != len(self.configs):
             raise AssertionError(f"{len(expected)} golden streams for {len(self.configs)} "
                                  "engines")
-        for config, stream, cps in zip(self.configs, expected, self.cycles_per_step):
-            shape = (len(stream), len(stream[0]) if stream else 0,
-                     len(stream[0][0]) if stream and stream[0] else 0)
-            if shape != (a["steps"], cps, config.lanes):
-                raise AssertionError(f"golden stream of {config.name} has shape {shape}, "
-                                     f"expected {(a['steps'], cps, config.lanes)}")
+        for config, streams, cps in zip(self.configs, expected, self.cycles_per_step):
+            if len(streams) != len(segments):
+                raise AssertionError(f"{len(streams)} golden segments for {config.name}, "
+                                     f"expected {len(segments)}")
+            for stream, (_, steps) in zip(streams, segments):
+                shape = (len(stream), len(stream[0]) if stream else 0,
+                         len(stream[0][0]) if stream and stream[0] else 0)
+                if shape != (steps, cps, config.lanes):
+                    raise AssertionError(f"golden stream of {config.name} has shape {shape}, "
+                                         f"expected {(steps, cps, config.lanes)}")
         self.scoreboard = Scoreboard(expected, [c.width for c in self.configs],
                                      a["report_limit"])
+
+    def segments(self):
+        """``(seed, steps)`` of the first load and of every reload."""
+        a = self.args
+        return [(a["seed"], a["steps"])] + [(r["seed"], r["steps"]) for r in a["reloads"]]
+
+    def golden_segments(self):
+        """:meth:`segments` as the golden model sees them (``golden_seed`` replaces the first
+        seed)."""
+        segs = self.segments()
+        if self.args["golden_seed"] is not None:
+            segs[0] = (self.args["golden_seed"], segs[0][1])
+        return segs
 
     # -- protocol ---------------------------------------------------------------------------
 
@@ -318,9 +345,9 @@ class EngineTB:
             waited += 1
         return waited
 
-    async def take(self, step, pass_):
+    async def take(self, load, step, pass_):
         for sink, cps in zip(self.sinks, self.cycles_per_step):
-            sink.arm(cps, step, pass_)
+            sink.arm(cps, load, step, pass_)
         for sink in self.sinks:
             await sink.done.wait()
 
@@ -330,16 +357,18 @@ class EngineTB:
         await self.reset()
         for sink in self.sinks:
             cocotb.start_soon(sink.run())
-        self.load_cycles = await self.load(a["seed"])
-        for step in range(a["steps"]):
-            replays = self.rng.randint(1, max(1, a["max_replays"]))
-            for pass_ in range(1 + replays):
-                if pass_:
-                    await self.pulse("replay")
-                    self.replays += 1
-                await self.take(step, pass_)
-            await self.pulse("advance")
-            self.steps_done += 1
+        self.load_cycles = []
+        for load, (seed, steps) in enumerate(self.segments()):
+            self.load_cycles.append(await self.load(seed))
+            for step in range(steps):
+                replays = self.rng.randint(1, max(1, a["max_replays"]))
+                for pass_ in range(1 + replays):
+                    if pass_:
+                        await self.pulse("replay")
+                        self.replays += 1
+                    await self.take(load, step, pass_)
+                await self.pulse("advance")
+                self.steps_done += 1
 
     # -- results ----------------------------------------------------------------------------
 
@@ -363,7 +392,8 @@ class EngineTB:
             "steps": self.steps_done,
             "replays": self.replays,
             "cycles": self.cycle_now(),
-            "load_cycles": getattr(self, "load_cycles", None),
+            "loads": len(self.segments()),
+            "load_cycles": getattr(self, "load_cycles", []),
             "sim_wall_seconds": wall,
             "protocol_errors": self.protocol_errors,
             "error": error,

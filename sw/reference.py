@@ -84,7 +84,6 @@ def train_reference(cfg: TrainerConfig, kind, data=None, progress=False, fo_lr=F
     gen = torch.Generator().manual_seed(cfg.seed)
     zscale = 2.0 ** cfg.engine.frac_bits
     eps = cfg.eps_mult * 2.0 ** cfg.delta_shift
-    lr = cfg.lr_mult * 2.0 ** -cfg.lr_shift
 
     def evaluate(step, w):
         res.eval_steps.append(step)
@@ -104,6 +103,8 @@ def train_reference(cfg: TrainerConfig, kind, data=None, progress=False, fo_lr=F
         for k in range(n):
             s = first + k
             x, y = xtr[idx[k]], data.y_train[idx[k]]
+            lr = cfg.lr_mult * 2.0 ** -cfg.lr_shift_at(s)
+            decay = 2.0 ** (cfg.lr_shift - cfg.lr_shift_at(s))
             if kind == "float-gauss":
                 z = torch.randn(d, generator=gen) * zscale
                 wz = torch.stack([w + eps * z, w - eps * z])
@@ -118,7 +119,7 @@ def train_reference(cfg: TrainerConfig, kind, data=None, progress=False, fo_lr=F
                 loss = float_losses(cfg, float_forward(cfg, wg, x), y).sum()
                 loss.backward()
                 with torch.no_grad():
-                    w = w - fo_lr * wg.grad
+                    w = w - (fo_lr * decay) * wg.grad
                 lp = lm = float(loss.detach())
                 g = 0.0
             l_plus[s], l_minus[s], gs[s] = lp, lm, g

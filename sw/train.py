@@ -194,15 +194,16 @@ def perturbation(cfg: TrainerConfig, z):
     return shift(z * cfg.eps_mult, cfg.delta_shift)
 
 
-def update_delta(cfg: TrainerConfig, g, z):
-    """Δ of the update for a saturated loss difference g (python int) and words z [d]."""
+def update_delta(cfg: TrainerConfig, g, z, step=0):
+    """Δ of the update of step ``step`` for a saturated loss difference g (python int) and
+    words z [d]."""
     if cfg.update == "sign":
         g = (g > 0) - (g < 0)
     p = z * (g * cfg.lr_mult)
-    return -rshift_round(p, cfg.lr_shift, cfg.rounding)
+    return -rshift_round(p, cfg.lr_shift_at(step), cfg.rounding)
 
 
-def golden_step(cfg: TrainerConfig, w, z, x, labels):
+def golden_step(cfg: TrainerConfig, w, z, x, labels, step=0):
     """One full step on flat weights ``w`` [d] with words ``z`` [d] and a mini-batch.
 
     Returns ``(w_new, l_plus, l_minus, g, writes)`` where ``writes`` [d] counts the writes the
@@ -214,7 +215,7 @@ def golden_step(cfg: TrainerConfig, w, z, x, labels):
     l_plus, l_minus = lpm
     g = max(cfg.diff_min, min(cfg.diff_max, l_plus - l_minus))
     lo, hi = cfg.weight_range
-    w_new = torch.clamp(w + update_delta(cfg, g, z), lo, hi)
+    w_new = torch.clamp(w + update_delta(cfg, g, z, step), lo, hi)
     moved = (delta != 0).to(torch.int64)
     writes = 2 * moved + (w_new != w_minus).to(torch.int64)
     return w_new, l_plus, l_minus, g, writes
@@ -341,7 +342,7 @@ def train_golden(cfg: TrainerConfig, data=None, progress=False, z_source=None):
             s = first + k
             x = data.x_train[idx[k]]
             y = data.y_train[idx[k]]
-            w, lp, lm, g, wr = golden_step(cfg, w, zs[k], x, y)
+            w, lp, lm, g, wr = golden_step(cfg, w, zs[k], x, y, s)
             l_plus[s], l_minus[s], gs[s] = lp, lm, g
             writes += wr
             if s + 1 == points[next_eval]:

@@ -7,7 +7,8 @@ bits of ``state + j`` (signed). ``advance`` checkpoints the state, ``replay`` re
 
 - ``replay``: ``replay`` is ignored, so replays continue the sequence instead of repeating it;
 - ``strobe-valid``: ``z.valid`` stays high in strobe cycles (a protocol violation);
-- ``bit-flip``: lane 1 has bit 0 flipped in transfer ``FLIP_CYCLE`` of step ``FLIP_STEP``.
+- ``bit-flip``: lane 1 has bit 0 flipped in transfer ``FLIP_CYCLE`` of step ``FLIP_STEP``;
+- ``stale-reload``: only the first ``load`` seeds; later ones keep the old state.
 """
 
 import torch
@@ -16,7 +17,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.data import ArrayLayout
 from amaranth.lib.wiring import In, Out
 
-FAULTS = ("none", "replay", "strobe-valid", "bit-flip")
+FAULTS = ("none", "replay", "strobe-valid", "bit-flip", "stale-reload")
 FLIP_STEP, FLIP_CYCLE, FLIP_LANE = 2, 7, 1
 BUSY_CYCLES = 5
 
@@ -60,9 +61,11 @@ class StandInEngine(wiring.Component):
             if j == FLIP_LANE:
                 word = word ^ flip
             m.d.comb += self.z.payload[j].eq(word)
+        loaded = Signal()
         with m.If(self.load):
-            m.d.sync += [state.eq(self.seed), ckpt.eq(self.seed), seed.eq(self.seed),
-                         self.busy.eq(1), fill.eq(BUSY_CYCLES)]
+            m.d.sync += [self.busy.eq(1), fill.eq(BUSY_CYCLES), loaded.eq(1)]
+            with m.If(~loaded if self.fault == "stale-reload" else 1):
+                m.d.sync += [state.eq(self.seed), ckpt.eq(self.seed), seed.eq(self.seed)]
         with m.Elif(self.busy & (fill != 0)):
             m.d.sync += fill.eq(fill - 1)
             with m.If(fill == 1):

@@ -4,7 +4,6 @@ The cross-checks at the bottom build the macro with Verilator (cached by content
 cocotb testbench :mod:`zohw.sim.tb_cim` through :func:`zohw.sim.runner.run_cocotb`.
 """
 
-import os
 
 import pytest
 import torch

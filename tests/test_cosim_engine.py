@@ -22,7 +22,8 @@ from zohw.sw.perturb import golden_perturbations, golden_stream
 # carries padding lanes (generated and compared too).
 SHAPES = [(4, 8, 16, 100), (16, 6, 64, 1000)]
 STEPS = 8
-REPORT_KEYS = {"step", "pass", "cycle", "lane", "index", "expected", "got"}
+REPORT_KEYS = {"load", "step", "pass", "cycle", "lane", "index", "expected", "got"}
+RELOAD_STEPS = 2
 
 
 def shape_configs(i):
@@ -44,11 +45,13 @@ def test_cosim_all_strategies(shape):
     assert len(configs) == 13
     assert {c.source for c in configs} == set(SOURCES)
     d = SHAPES[shape][3]
+    # After the 8 steps, a reload with another seed must start over from that seed's step 0.
     result = cross_check(configs, seed=0x1234_5678 + shape, d=d, steps=STEPS,
-                         backpressure=0.3, rng_seed=shape)
+                         reloads=[(0xC0FF_EE00 + shape, RELOAD_STEPS)], backpressure=0.3,
+                         rng_seed=shape)
     assert result["error"] is None
     assert result["protocol_errors"] == []
-    assert result["steps"] == STEPS
+    assert result["steps"] == STEPS + RELOAD_STEPS and result["loads"] == 2
     assert result["replays"] >= STEPS
     bad = {e["name"]: (e["mismatches"], e["first_mismatches"][:2])
            for e in result["engines"] if e["mismatches"]}
@@ -86,7 +89,7 @@ def test_cosim_detects_wrong_golden(corruption):
             assert set(r) == REPORT_KEYS
             assert r["expected"] != r["got"]
             assert r["index"] == r["cycle"] * P + r["lane"]
-            assert 0 <= r["step"] < 2 and 0 <= r["lane"] < P
+            assert r["load"] == 0 and 0 <= r["step"] < 2 and 0 <= r["lane"] < P
         # The reported words are the golden model's and the hardware's, word for word.
         config = EngineConfig.from_dict(engine["config"])
         gconfig = (config if corruption == "seed" else
@@ -102,15 +105,16 @@ def test_cosim_detects_wrong_golden(corruption):
 
 def test_cosim_detects_engine_faults():
     """Each check of the testbench catches its fault, on a stand-in engine: a broken replay
-    (only replay passes mismatch), valid during strobes (protocol error), and a single flipped
-    bit (reported at its exact step, cycle and lane, in every pass of that step)."""
+    (only replay passes mismatch), valid during strobes (protocol error), a single flipped bit
+    (reported at its exact step, cycle and lane, in every pass of that step) and a reload that
+    does not re-seed (only words after the reload mismatch)."""
     import stand_in_engine as sie
 
     d = 100
     faults = iter(sie.FAULTS)
-    configs = [EngineConfig(strategy="uniform", lanes=4, width=w) for w in (8, 7, 6, 5)]
+    configs = [EngineConfig(strategy="uniform", lanes=4, width=w) for w in (8, 7, 6, 5, 8)]
     result = cross_check(
-        configs, seed=99, d=d, steps=4, backpressure=0.3, rng_seed=3,
+        configs, seed=99, d=d, steps=4, reloads=[(12345, 2)], backpressure=0.3, rng_seed=3,
         engine_factory=lambda c: sie.StandInEngine(c, next(faults), d),
         golden_module="stand_in_engine")
     by_fault = dict(zip(sie.FAULTS, result["engines"]))
@@ -137,10 +141,16 @@ def test_cosim_detects_engine_faults():
     assert flip["mismatches"] == len(reports) >= 2      # first pass and at least one replay
     assert [r["pass"] for r in reports] == list(range(len(reports)))
     for r in reports:
-        assert (r["step"], r["cycle"], r["lane"]) == (sie.FLIP_STEP, sie.FLIP_CYCLE,
-                                                      sie.FLIP_LANE)
+        assert (r["load"], r["step"], r["cycle"], r["lane"]) == (0, sie.FLIP_STEP,
+                                                                 sie.FLIP_CYCLE, sie.FLIP_LANE)
         assert r["index"] == sie.FLIP_CYCLE * 4 + sie.FLIP_LANE
         assert (r["expected"] ^ r["got"]) & 0x1F == 1    # bit 0 of the 5-bit word
+
+    stale = by_fault["stale-reload"]
+    assert stale["mismatches"] > 0
+    assert all(r["load"] == 1 for r in stale["first_mismatches"])
+    first = stale["first_mismatches"][0]
+    assert (first["load"], first["step"], first["pass"], first["cycle"]) == (1, 0, 0, 0)
 
 
 def test_sim_perturb_cli_end_to_end(tmp_path):

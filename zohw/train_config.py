@@ -92,8 +92,11 @@ class TrainerConfig:
     eps_shift, eps_mult : int
         ε = eps_mult · 2**-eps_shift in weight units (eps_mult 1 to 15: 1 is a pure shift).
     lr_shift, lr_mult : int
-        Update scale: Δ = round((g · z · lr_mult) / 2**lr_shift) (lr_shift 0 to 40, lr_mult
+        Update scale: Δ = round((g · z · lr_mult) / 2**lr_shift(s)) (lr_shift 0 to 40, lr_mult
         1 to 15).
+    lr_decay : int
+        Step decay of the update scale: at step s the shift is ``lr_shift + s // lr_decay``
+        (halving the step every ``lr_decay`` steps); 0 turns decay off (0 to 10**7).
     logit_shift : int
         Scores the loss sees: ``s = y >> logit_shift`` (floor) of the CIM results y (0 to 24).
     margin : int
@@ -135,6 +138,7 @@ class TrainerConfig:
     eps_mult: int = 1
     lr_shift: int = 14
     lr_mult: int = 1
+    lr_decay: int = 0
     logit_shift: int = 8
     margin: int = 64
     target: int = 64
@@ -164,6 +168,7 @@ class TrainerConfig:
         _int("eps_mult", self.eps_mult, 1, 15)
         _int("lr_shift", self.lr_shift, 0, 40)
         _int("lr_mult", self.lr_mult, 1, 15)
+        _int("lr_decay", self.lr_decay, 0, 10 ** 7)
         _int("logit_shift", self.logit_shift, 0, 24)
         _int("margin", self.margin, 1, 1 << 15)
         _int("target", self.target, 1, 1 << 15)
@@ -288,6 +293,10 @@ class TrainerConfig:
     def lr(self):
         """The update scale lr_mult · 2**-lr_shift (float, for reporting)."""
         return self.lr_mult * 2.0 ** -self.lr_shift
+
+    def lr_shift_at(self, step):
+        """The update shift of step ``step`` (0-based): ``lr_shift + step // lr_decay``."""
+        return self.lr_shift + (step // self.lr_decay if self.lr_decay else 0)
 
     @property
     def diff_min(self):

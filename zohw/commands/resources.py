@@ -2,6 +2,7 @@
 engine at equal throughput, from Yosys ``stat -json``; JSON, Markdown and a PNG plot."""
 
 import os
+import resource
 import shlex
 import sys
 import time
@@ -87,10 +88,15 @@ def run_command(args):
                     nextpnr_version(t)
                 except RuntimeError as exc:
                     raise ValueError(str(exc)) from None
+    load0 = os.getloadavg()[0]
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
-    results = rp.run(entries, jobs, fmax=args.fmax, workers=jobs_n, cache_dir=args.cache_dir,
+    workers = jobs_n or min(os.cpu_count() or 1, len(jobs))
+    results = rp.run(entries, jobs, fmax=args.fmax, workers=workers, cache_dir=args.cache_dir,
                      use_cache=not args.no_cache, progress=not args.quiet)
     wall = time.monotonic() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     command = "zohw resources " + " ".join(shlex.quote(a) for a in _argv_for_record(args))
     report = rp.build_report(entries, results, targets=targets, base=base, sweep=sweep,
                              skipped=skipped, fmax=args.fmax, wall_seconds=wall,
@@ -98,6 +104,9 @@ def run_command(args):
     fresh = sum(1 for r in results.values() if not r["cached"])
     report["synthesized"] = fresh
     report["cached"] = len(results) - fresh
+    report["machine"] = {"cpus": os.cpu_count(), "workers": workers,
+                         "load_average_at_start": round(load0, 2),
+                         "cpu_seconds": round(cpu, 1)}
     if args.json:
         rp.write_json(args.json, report)
     if args.markdown:
@@ -107,8 +116,7 @@ def run_command(args):
     if not args.quiet:
         print(rp.render_markdown(report))
     print(f"{len(results)} syntheses ({fresh} run, {len(results) - fresh} cached) in "
-          f"{wall:.0f} s on {jobs_n or min(os.cpu_count() or 1, len(jobs))} processes",
-          file=sys.stderr)
+          f"{wall:.0f} s wall, {cpu:.0f} s CPU, on {workers} processes", file=sys.stderr)
     return 0
 
 

@@ -356,7 +356,16 @@ def render_markdown(report, *, heading_level=2, notes=True):
                 f"LUT + LUTRAM (ecp5: + 2 per CCU2C) and FF with the Gaussian baselines "
                 f"`gauss-clt` and `gauss-icdf` at the same target and size.", ""]
         if report.get("wall_seconds") is not None:
-            out += [f"Wall time {report['wall_seconds']:.0f} s"
+            mach = report.get("machine") or {}
+            extra = ""
+            if mach.get("cpu_seconds") is not None:
+                extra = (f", {mach['cpu_seconds']:.0f} s CPU on {mach['workers']} worker "
+                         f"processes, {mach['cpus']} cores, load average "
+                         f"{mach['load_average_at_start']:.1f} at start")
+            if report.get("cached"):
+                extra += f"; {report['cached']} of {report['cached'] + report['synthesized']} " \
+                         f"results from the cache"
+            out += [f"Wall time {report['wall_seconds']:.0f} s{extra}"
                     + (f" (`{report['command']}`)." if report.get("command") else "."), ""]
     groups = {}
     for r in rows:
