@@ -1,0 +1,279 @@
+"""cocotb testbench: run whole ZO training steps on the RTL trainer and compare every step.
+
+The DUT is :class:`zohw.hw.trainer.ZOTrainer` (top level ``zohw_trainer``). The testbench
+
+1. resets the design and loads the train set into the sample memory over the ``samples`` stream,
+   one transfer per sample (cycle-driven: a one-off);
+2. writes the initial weights through the ``init_*`` port (one weight per cycle);
+3. sets ``seed`` and ``steps`` and pulses ``start``;
+4. awaits **one event per step** — the rising edge of ``step_done`` — and, after ``ReadOnly``,
+   reads ``step``, ``l_plus``, ``l_minus``, ``g``, ``step_cycles`` and ``cycles``. No Python
+   runs per clock while the steps run: the clock is cocotb's GPI (C) clock;
+5. after ``done``, reads back every weight and every write count through ``rb_*``.
+
+The scoreboard compares L+, L− and g of every step and, at the end, every weight and every
+write count with the golden model's values, precomputed by the host
+(:func:`zohw.sim.trainer_cosim.run_trainer_cosim` runs :func:`zohw.sw.train.train_golden`).
+
+Inputs come as JSON in the environment variable ``ZOHW_TB_ARGS``::
+
+    {"steps": 200, "seed": 1, "d": 650,
+     "samples_path": "...json",     # {"payloads": [packed sample payload, ...]}
+     "expected_path": "...json",    # {"init_weights", "l_plus", "l_minus", "g", "weights",
+                                    #  "write_counts"}
+     "readback_latency": 1,
+     "step_timeout_cycles": 100000, # per step
+     "report_limit": 16}
+
+The result goes as JSON to the path in ``ZOHW_TB_RESULT``: what the RTL produced (``l_plus``,
+``l_minus``, ``g``, ``step_cycles``, ``weights``, ``write_counts``), ``mismatches`` (total count)
+and ``first_mismatches`` (``{"step", "quantity", "expected", "got"}`` for per-step quantities,
+``{"quantity": "weight"|"write_count", "index", "expected", "got"}`` at the end), the cycle
+counts (``run_cycles`` from ``start`` to the last ``step_done``) and the wall time of the run
+(``run_wall_seconds``, ``sim_cycles_per_second``). The cocotb test fails on any mismatch.
+"""
+
+import json
+import os
+import time
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, First, ReadOnly, RisingEdge, Timer
+
+ARGS_ENV = "ZOHW_TB_ARGS"
+RESULT_ENV = "ZOHW_TB_RESULT"
+CLOCK_PERIOD_NS = 10
+
+DEFAULTS = {"steps": 1, "seed": 1, "d": None, "samples_path": None, "expected_path": None,
+            "readback_latency": 1, "step_timeout_cycles": 1_000_000, "report_limit": 16}
+
+
+def _int(handle, signed=False):
+    v = handle.value
+    if not v.is_resolvable:
+        return None
+    return v.to_signed() if signed else v.to_unsigned()
+
+
+class Scoreboard:
+    """Counts mismatches and keeps the first ``limit`` of them."""
+
+    def __init__(self, limit):
+        self.limit = limit
+        self.mismatches = 0
+        self.compared = 0
+        self.reports = []
+
+    def check(self, expected, got, **where):
+        self.compared += 1
+        if expected == got:
+            return True
+        self.mismatches += 1
+        if len(self.reports) < self.limit:
+            self.reports.append({**where, "expected": expected, "got": got})
+        return False
+
+
+def format_mismatch(m):
+    if "step" in m:
+        return f"step {m['step']} {m['quantity']}: expected {m['expected']}, got {m['got']}"
+    return f"{m['quantity']} {m['index']}: expected {m['expected']}, got {m['got']}"
+
+
+class TrainerTB:
+    def __init__(self, dut, args):
+        self.dut = dut
+        self.args = {**DEFAULTS, **args}
+        a = self.args
+        with open(a["samples_path"]) as f:
+            self.payloads = json.load(f)["payloads"]
+        with open(a["expected_path"]) as f:
+            self.expected = json.load(f)
+        self.d = a["d"] if a["d"] is not None else len(self.expected["init_weights"])
+        self.sb = Scoreboard(a["report_limit"])
+        self.got = {"l_plus": [], "l_minus": [], "g": [], "step_cycles": [], "cycles": [],
+                    "step": []}
+        self.weights = []
+        self.write_counts = []
+        self.run_wall = None
+        self.run_cycles = None
+        self.start_cycle = None
+        for name in ("samples__valid", "clear", "start", "stop", "init_en"):
+            getattr(dut, name).value = 0
+        dut.samples__payload.value = 0
+        dut.seed.value = 0
+        dut.steps.value = 0
+        dut.init_addr.value = 0
+        dut.init_data.value = 0
+        dut.rb_addr.value = 0
+        dut.rst.value = 1
+        # The GPI (C++) clock: no Python runs per clock edge.
+        self.clock = Clock(dut.clk, CLOCK_PERIOD_NS, unit="ns", impl="gpi")
+
+    def cycle_now(self):
+        from cocotb.simtime import get_sim_time
+
+        return int(get_sim_time(unit="ns") // CLOCK_PERIOD_NS)
+
+    async def reset(self):
+        self.clock.start()
+        self.dut.rst.value = 1
+        await ClockCycles(self.dut.clk, 3)
+        self.dut.rst.value = 0
+        await RisingEdge(self.dut.clk)
+
+    async def load_samples(self):
+        """One transfer per sample; ``ready`` is checked before each edge."""
+        dut = self.dut
+        clk = dut.clk
+        for payload in self.payloads:
+            dut.samples__payload.value = payload
+            dut.samples__valid.value = 1
+            while True:
+                await ReadOnly()
+                ready = _int(dut.samples__ready)
+                await RisingEdge(clk)
+                if ready:
+                    break
+        dut.samples__valid.value = 0
+        await ReadOnly()
+        n = _int(dut.n_samples)
+        await RisingEdge(clk)
+        if n != len(self.payloads):
+            raise AssertionError(f"n_samples is {n} after loading {len(self.payloads)} samples")
+
+    async def load_weights(self, weights):
+        dut = self.dut
+        wbits = len(dut.init_data)
+        mask = (1 << wbits) - 1
+        for i, w in enumerate(weights):
+            dut.init_en.value = 1
+            dut.init_addr.value = i
+            dut.init_data.value = w & mask
+            await RisingEdge(dut.clk)
+        dut.init_en.value = 0
+        await RisingEdge(dut.clk)
+
+    async def run_steps(self):
+        a = self.args
+        dut = self.dut
+        exp = self.expected
+        dut.seed.value = a["seed"] & 0xFFFF_FFFF
+        dut.steps.value = a["steps"]
+        dut.start.value = 1
+        await RisingEdge(dut.clk)
+        dut.start.value = 0
+        self.start_cycle = self.cycle_now()
+        t0 = time.monotonic()
+        step_done = RisingEdge(dut.step_done)
+        timeout = a["step_timeout_cycles"] * CLOCK_PERIOD_NS
+        for s in range(a["steps"]):
+            fired = await First(step_done, Timer(timeout, unit="ns"))
+            if fired is not step_done:
+                raise AssertionError(f"step {s}: no step_done within {a['step_timeout_cycles']} "
+                                     "cycles")
+            await ReadOnly()
+            step = _int(dut.step)
+            lp = _int(dut.l_plus, signed=True)
+            lm = _int(dut.l_minus, signed=True)
+            g = _int(dut.g, signed=True)
+            got = self.got
+            got["step"].append(step)
+            got["l_plus"].append(lp)
+            got["l_minus"].append(lm)
+            got["g"].append(g)
+            got["step_cycles"].append(_int(dut.step_cycles))
+            got["cycles"].append(_int(dut.cycles))
+            self.sb.check(s, step, step=s, quantity="step index")
+            self.sb.check(exp["l_plus"][s], lp, step=s, quantity="L+")
+            self.sb.check(exp["l_minus"][s], lm, step=s, quantity="L-")
+            self.sb.check(exp["g"][s], g, step=s, quantity="g")
+        self.run_wall = time.monotonic() - t0
+        self.run_cycles = self.cycle_now() - self.start_cycle
+        await RisingEdge(dut.clk)
+        await ReadOnly()
+        if _int(dut.done) != 1 or _int(dut.busy) != 0:
+            # the last step_done follows the last step's last cycle, when done is already set
+            raise AssertionError("trainer not done after the last step")
+
+    async def read_back(self):
+        dut = self.dut
+        lat = self.args["readback_latency"]
+        for i in range(self.d):
+            await RisingEdge(dut.clk)
+            dut.rb_addr.value = i
+            for _ in range(lat):
+                await RisingEdge(dut.clk)
+            await ReadOnly()
+            self.weights.append(_int(dut.rb_weight, signed=True))
+            self.write_counts.append(_int(dut.rb_count))
+        exp = self.expected
+        for i, (e, g) in enumerate(zip(exp["weights"], self.weights)):
+            self.sb.check(e, g, quantity="weight", index=i)
+        for i, (e, g) in enumerate(zip(exp["write_counts"], self.write_counts)):
+            self.sb.check(e, g, quantity="write_count", index=i)
+
+    async def run(self):
+        await self.reset()
+        t = time.monotonic()
+        await self.load_samples()
+        await self.load_weights(self.expected["init_weights"])
+        self.load_wall = time.monotonic() - t
+        await self.run_steps()
+        t = time.monotonic()
+        await self.read_back()
+        self.readback_wall = time.monotonic() - t
+
+    def result(self, wall, error=None):
+        got = self.got
+        cps = None
+        if self.run_wall:
+            cps = self.run_cycles / self.run_wall
+        return {
+            "steps": len(got["l_plus"]),
+            **got,
+            "weights": self.weights,
+            "write_counts": self.write_counts,
+            "mismatches": self.sb.mismatches,
+            "compared": self.sb.compared,
+            "first_mismatches": self.sb.reports,
+            "run_cycles": self.run_cycles,
+            "run_wall_seconds": self.run_wall,
+            "sim_cycles_per_second": cps,
+            "load_wall_seconds": getattr(self, "load_wall", None),
+            "readback_wall_seconds": getattr(self, "readback_wall", None),
+            "total_cycles": self.cycle_now(),
+            "sim_wall_seconds": wall,
+            "error": error,
+        }
+
+
+def _write_json(path, obj):
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f)
+    os.replace(tmp, path)
+
+
+@cocotb.test()
+async def train_cross_check(dut):
+    """Every step's L+, L-, g and the final weights and write counts equal the golden's."""
+    args = json.loads(os.environ[ARGS_ENV])
+    tb = TrainerTB(dut, args)
+    start = time.monotonic()
+    error = None
+    try:
+        await tb.run()
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        result = tb.result(time.monotonic() - start, error)
+        if os.environ.get(RESULT_ENV):
+            _write_json(os.environ[RESULT_ENV], result)
+    if result["mismatches"]:
+        first = "; ".join(format_mismatch(m) for m in result["first_mismatches"][:4])
+        raise AssertionError(f"{result['mismatches']} mismatches; first: {first}")
+    dut._log.info("%d steps, %d values compared: no mismatch (%.0f simulated cycles/s)",
+                  result["steps"], result["compared"], result["sim_cycles_per_second"] or 0)
