@@ -124,3 +124,26 @@ def test_argparse_errors_one_line(capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "argument --json: expected one argument" in err
+
+
+def test_sweep_plot_and_summary(tmp_path):
+    rows = []
+    for lanes in (4, 16):
+        for s, lut, ff in (("gauss-clt", 100 * lanes, 50 * lanes), ("gauss-icdf", 60 * lanes, 70),
+                           ("pezo-otf", 20 * lanes + 100, 69)):
+            rows.append({"strategy": s, "target": "ecp5", "lanes": lanes, "width": 8,
+                         "pool": 256, "scaling": "fixed" if s == "pezo-otf" else "none",
+                         "clt_k": 4, "icdf_bits": 7, "otf_sources": 2, "lut": lut, "lutram": 0,
+                         "lut_total": lut, "ff": ff, "carry": 0, "ram_bits": 0, "bram": 0,
+                         "bram_bits": 0, "dsp": 0, "muxf": 0, "sweep": {"lanes": lanes}})
+    rp.add_deltas(rows)
+    report = {"yosys_version": "x", "sweep": {"lanes": [4, 16]}, "rows": rows,
+              "parameters": {}}
+    summary = rp.summarize(rows)
+    assert [(s["sweep"]["lanes"], s["pezo"], s["lut_total_pct"]) for s in summary] == [
+        (4, "pezo-otf:fixed", -25.0), (16, "pezo-otf:fixed", -56.2)]
+    png = tmp_path / "sweep.png"
+    rp.write_plot(png, report)
+    assert png.stat().st_size > 10_000
+    md = rp.render_markdown(report)
+    assert "### ecp5: P = 16, B = 8 → 128 bits/cycle (lanes=16)" in md

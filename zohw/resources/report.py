@@ -247,6 +247,28 @@ def add_deltas(rows):
     return rows
 
 
+def summarize(rows):
+    """Per target and sweep point: the best PeZO-family row (fewest LUT sites) against the
+    cheapest Gaussian baseline row, as ``{target, sweep, pezo, gauss, lut_pct, ff_pct}``."""
+    out = []
+    groups = {}
+    for r in rows:
+        groups.setdefault(_point_key(r), []).append(r)
+    for (target, point), grp in groups.items():
+        pezo = [r for r in grp if r["strategy"] in PEZO_FAMILY]
+        gauss = [r for r in grp if r["strategy"] in BASELINES]
+        if not pezo or not gauss:
+            continue
+        p = min(pezo, key=lambda r: (r["lut_total"], r["ff"]))
+        g = min(gauss, key=lambda r: (r["lut_total"], r["ff"]))
+        out.append({"target": target, "sweep": dict(point),
+                    "pezo": f"{p['strategy']}:{p['scaling']}",
+                    "gauss": f"{g['strategy']}:{g['scaling']}",
+                    "lut_total_pct": _pct(p["lut_total"], g["lut_total"]),
+                    "ff_pct": _pct(p["ff"], g["ff"])})
+    return out
+
+
 def build_report(entries, results, *, targets, base, sweep=None, skipped=(), fmax=False,
                  wall_seconds=None, command=None):
     rows = []
@@ -278,6 +300,7 @@ def build_report(entries, results, *, targets, base, sweep=None, skipped=(), fma
             "lut + lutram (+ 2 LUT4 per CCU2C on ecp5); delta_pct is against the cheapest row "
             "of each Gaussian baseline at the same target and sweep point"),
         "rows": rows,
+        "summary": summarize(rows),
     }
     if fmax:
         report["tools"].update({f"nextpnr-{t}": nextpnr_version(t)
@@ -370,6 +393,8 @@ def render_markdown(report, *, heading_level=2, notes=True):
     groups = {}
     for r in rows:
         groups.setdefault(_point_key(r), []).append(r)
+    summary = {(s["target"], tuple(sorted(s["sweep"].items()))): s
+               for s in report.get("summary") or summarize(rows)}
     for (target, point), grp in groups.items():
         r0 = grp[0]
         size = f"P = {r0['lanes']}, B = {r0['width']}"
@@ -377,6 +402,11 @@ def render_markdown(report, *, heading_level=2, notes=True):
                 + (f" ({', '.join(f'{k}={v}' for k, v in point)})" if point else ""), ""]
         out += _table(grp, fmax)
         out.append("")
+        sm = summary.get((target, point))
+        if sm:
+            out += [f"Best PeZO-family engine `{sm['pezo']}` vs the cheapest Gaussian baseline "
+                    f"`{sm['gauss']}`: {_fmt_pct(sm['lut_total_pct'])} LUT (incl. LUTRAM), "
+                    f"{_fmt_pct(sm['ff_pct'])} FF.", ""]
     fallbacks = sorted({(r["target"], r["yosys_script"]) for r in rows if r.get("fallback")})
     if fallbacks:
         out += ["† synthesized with the fallback script " + ", ".join(
