@@ -31,6 +31,7 @@ Inputs come as JSON in the environment variable ``ZOHW_TB_ARGS``::
      "golden_seed": null,           # seed given to the golden model for the first load
      "report_limit": 8,             # mismatch reports kept per engine
      "busy_timeout": 100000,        # cycles allowed for busy to fall after load
+     "stall_timeout": 1000,         # extra cycles allowed per pass before a stall is reported
      "golden_module": "zohw.sw.perturb",
      "expected_path": null}         # precomputed golden streams (JSON), see compute_expected
 
@@ -56,7 +57,8 @@ import time
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, Event, ReadOnly, RisingEdge
+from cocotb.triggers import (ClockCycles, Event, ReadOnly, RisingEdge, SimTimeoutError,
+                             with_timeout)
 
 ARGS_ENV = "ZOHW_TB_ARGS"
 RESULT_ENV = "ZOHW_TB_RESULT"
@@ -65,6 +67,7 @@ CLOCK_PERIOD_NS = 10
 DEFAULTS = {
     "seed": 1, "d": 1024, "steps": 8, "backpressure": 0.25, "rng_seed": 0, "max_replays": 2,
     "reloads": [], "golden_seed": None, "report_limit": 8, "busy_timeout": 100_000,
+    "stall_timeout": 1000,
     "golden_module": "zohw.sw.perturb", "expected_path": None,
 }
 
@@ -346,8 +349,21 @@ class EngineTB:
         return waited
 
     async def take(self, load, step, pass_):
+        """Every engine delivers its C transfers of (load, step, pass); an engine that stops
+        delivering (valid stuck low) fails the test after a generous cycle budget."""
         for sink, cps in zip(self.sinks, self.cycles_per_step):
             sink.arm(cps, load, step, pass_)
+        budget = self.args["stall_timeout"] + int(
+            20 * max(self.cycles_per_step) / (1.0 - self.args["backpressure"]))
+        try:
+            await with_timeout(self._all_done(), budget * CLOCK_PERIOD_NS, "ns")
+        except SimTimeoutError:
+            stuck = {s.index: s.remaining for s in self.sinks if s.remaining}
+            raise AssertionError(
+                f"engines stalled in load {load} step {step} pass {pass_}: no transfers for "
+                f"{budget} cycles (engine: transfers missing) {stuck}") from None
+
+    async def _all_done(self):
         for sink in self.sinks:
             await sink.done.wait()
 

@@ -8,7 +8,8 @@ bits of ``state + j`` (signed). ``advance`` checkpoints the state, ``replay`` re
 - ``replay``: ``replay`` is ignored, so replays continue the sequence instead of repeating it;
 - ``strobe-valid``: ``z.valid`` stays high in strobe cycles (a protocol violation);
 - ``bit-flip``: lane 1 has bit 0 flipped in transfer ``FLIP_CYCLE`` of step ``FLIP_STEP``;
-- ``stale-reload``: only the first ``load`` seeds; later ones keep the old state.
+- ``stale-reload``: only the first ``load`` seeds; later ones keep the old state;
+- ``stall``: after the second ``load`` and one ``advance``, ``z.valid`` stays low for good.
 """
 
 import torch
@@ -17,7 +18,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.data import ArrayLayout
 from amaranth.lib.wiring import In, Out
 
-FAULTS = ("none", "replay", "strobe-valid", "bit-flip", "stale-reload")
+FAULTS = ("none", "replay", "strobe-valid", "bit-flip", "stale-reload", "stall")
 FLIP_STEP, FLIP_CYCLE, FLIP_LANE = 2, 7, 1
 BUSY_CYCLES = 5
 
@@ -48,10 +49,17 @@ class StandInEngine(wiring.Component):
         seed = Signal(32)
         fill = Signal(range(BUSY_CYCLES + 1))
         strobe = self.load | self.advance | self.replay
+        loads = Signal(2)
+        advances = Signal(4)
+        with m.If(self.load):
+            m.d.sync += [loads.eq(loads + (loads != 3)), advances.eq(0)]
+        with m.Elif(self.advance & (advances != 15)):
+            m.d.sync += advances.eq(advances + 1)
+        stalled = (loads == 2) & (advances == 1) if self.fault == "stall" else 0
         if self.fault == "strobe-valid":
             m.d.comb += self.z.valid.eq(~self.busy)
         else:
-            m.d.comb += self.z.valid.eq(~self.busy & ~strobe)
+            m.d.comb += self.z.valid.eq(~self.busy & ~strobe & ~stalled)
         flip = 0
         if self.fault == "bit-flip":
             offset = (FLIP_STEP * cycles_per_step(c, self.d) + FLIP_CYCLE) * _increment(c)

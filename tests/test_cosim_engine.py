@@ -106,13 +106,15 @@ def test_cosim_detects_wrong_golden(corruption):
 def test_cosim_detects_engine_faults():
     """Each check of the testbench catches its fault, on a stand-in engine: a broken replay
     (only replay passes mismatch), valid during strobes (protocol error), a single flipped bit
-    (reported at its exact step, cycle and lane, in every pass of that step) and a reload that
-    does not re-seed (only words after the reload mismatch)."""
+    (reported at its exact step, cycle and lane, in every pass of that step), a reload that
+    does not re-seed (only words after the reload mismatch) and an engine that stops offering
+    words (the run ends with a stall report instead of hanging; it is placed in the last step so
+    that every other fault is seen first)."""
     import stand_in_engine as sie
 
     d = 100
     faults = iter(sie.FAULTS)
-    configs = [EngineConfig(strategy="uniform", lanes=4, width=w) for w in (8, 7, 6, 5, 8)]
+    configs = [EngineConfig(strategy="uniform", lanes=4, width=w) for w in (8, 7, 6, 5, 8, 8)]
     result = cross_check(
         configs, seed=99, d=d, steps=4, reloads=[(12345, 2)], backpressure=0.3, rng_seed=3,
         engine_factory=lambda c: sie.StandInEngine(c, next(faults), d),
@@ -120,9 +122,14 @@ def test_cosim_detects_engine_faults():
     by_fault = dict(zip(sie.FAULTS, result["engines"]))
     assert result["failed"] == 1
 
+    assert result["error"].startswith("AssertionError: engines stalled in load 1 step 1 pass 0")
+    assert result["error"].endswith("{5: 25}")
+    assert (result["steps"], result["loads"]) == (4 + 1, 2)
+
     good = by_fault["none"]
     assert good["mismatches"] == 0
-    assert good["words_compared"] == _engine_words(result, good)
+    # Every completed pass, plus the pass the stalled engine did not finish.
+    assert good["words_compared"] == _engine_words(result, good) + 25 * 4
 
     replay = by_fault["replay"]
     assert replay["mismatches"] > 0
