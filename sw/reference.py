@@ -14,8 +14,10 @@ hyper-parameters carry over unchanged.
     (``sign``: ``sign(g)`` instead of g) — the golden step with real numbers.
 
 ``fo-sgd`` — first-order SGD with back-propagation
-    ``w −= fo_lr · ∇L(w)`` where L is the same batch-summed loss; ``fo_lr`` (default
-    :data:`FO_LR`) is the only extra hyper-parameter.
+    ``w −= fo_lr · 2**-(s // lr_decay) · ∇L(w)`` where L is the same batch-summed loss; ``fo_lr``
+    (default :data:`FO_LR`) is the only extra hyper-parameter.
+
+Both follow the golden model's step decay ``lr_shift + s // lr_decay`` when ``lr_decay > 0``.
 
 The MLP's hidden layer is ``clamp(y1 / 2**hidden_shift, 0, 2**input_bits − 1)`` (the golden
 requantisation without the floor).
@@ -26,15 +28,15 @@ import time
 import torch
 
 from zohw.sw.data import batch_indices, load_digits_split
-from zohw.sw.train import TrainResult, _eval_points, init_weights, unflatten
+from zohw.sw.train import TrainResult, _eval_points, init_weights, single_thread, unflatten
 from zohw.train_config import TrainerConfig
 
 __all__ = ["REFERENCES", "FO_LR", "float_forward", "float_losses", "train_reference"]
 
 REFERENCES = ("float-gauss", "fo-sgd")
 #: Default learning rate of the first-order reference (weights in LSB units, loss summed over
-#: the batch).
-FO_LR = 2.0 ** -7
+#: the batch), tuned on digits: 2 → 0.953, 4 → 0.953, 8 → 0.953, 16 → 0.959 after 10 000 steps.
+FO_LR = 4.0
 
 
 def float_forward(cfg: TrainerConfig, flat_w, x):
@@ -70,6 +72,11 @@ def train_reference(cfg: TrainerConfig, kind, data=None, progress=False, fo_lr=F
     the batch loss) and whose ``write_counts`` and ``cycles`` are zero."""
     if kind not in REFERENCES:
         raise ValueError(f"reference must be one of {', '.join(REFERENCES)}, not {kind!r}")
+    with single_thread():
+        return _train_reference(cfg, kind, data, progress, fo_lr)
+
+
+def _train_reference(cfg, kind, data, progress, fo_lr):
     t0 = time.perf_counter()
     if data is None:
         data = load_digits_split(cfg.cim.input_bits)

@@ -19,7 +19,7 @@ is exact: the third write is ``(w - delta) + delta + Delta`` saturated. A write 
 the cell's current content is suppressed (not issued, not counted); see :func:`write_counts`.
 """
 
-import math
+import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -45,6 +45,18 @@ SAMPLE_READ = 1      # sample memory read before the first CIM transfer
 REQUANT = 1          # MLP: shift/clamp of the hidden results, one register stage
 DIFF = 1             # g = sat(L+ - L-)
 STROBES = 3          # replay, replay, advance: one cycle each (no transfer in a strobe cycle)
+
+
+@contextlib.contextmanager
+def single_thread():
+    """Run torch on one intra-op thread (the tensors of a step are tiny: more threads only add
+    synchronisation, badly so on a loaded machine); the previous setting is restored."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev)
 
 
 # -- arithmetic helpers ------------------------------------------------------------------------
@@ -96,11 +108,19 @@ def stacked_matvec(c: CIMConfig, weights, x):
         bits = torch.arange(c.input_bits, dtype=torch.int64).view(-1, 1, 1)
         planes = (x.unsqueeze(-3) >> bits) & 1                        # [(K,) I, B, R]
     ftype = torch.float32 if c.full_scale < (1 << 24) else torch.float64
+    S, R, C = c.slices, c.rows, c.cols
     if planes.dim() == 3:
-        planes = planes.unsqueeze(0)
-    # [K|1, 1, I, B, R] @ [K, S, 1, R, C] -> [K, S, I, B, C]
-    sums = torch.matmul(planes.unsqueeze(1).to(ftype), cells.unsqueeze(2).to(ftype))
-    sums = sums.to(torch.int64)
+        # shared inputs: one GEMM [I*B, R] @ [R, K*S*C]
+        I, B = planes.shape[0], planes.shape[1]
+        rhs = cells.permute(2, 0, 1, 3).reshape(R, K * S * C)
+        sums = (planes.reshape(I * B, R).to(ftype) @ rhs.to(ftype)).to(torch.int64)
+        sums = sums.view(I, B, K, S, C).permute(2, 3, 0, 1, 4)
+    else:
+        # per-stack inputs: [K, I*B, R] @ [K, R, S*C]
+        I, B = planes.shape[1], planes.shape[2]
+        rhs = cells.permute(0, 2, 1, 3).reshape(K, R, S * C)
+        sums = torch.bmm(planes.reshape(K, I * B, R).to(ftype), rhs.to(ftype)).to(torch.int64)
+        sums = sums.view(K, I, B, S, C).permute(0, 3, 1, 2, 4)            # [K, S, I, B, C]
     recon = torch.clamp(sums >> c.adc_shift, max=c.adc_max) << c.adc_shift
     k = torch.arange(c.slices, dtype=torch.int64).view(1, -1, 1, 1, 1) * c.cell_bits
     i = torch.arange(c.input_passes, dtype=torch.int64).view(1, 1, -1, 1, 1)
@@ -305,6 +325,11 @@ def train_golden(cfg: TrainerConfig, data=None, progress=False, z_source=None):
     default the words come from :func:`zohw.sw.perturb.golden_perturbations` in chunks of
     :data:`Z_CHUNK` steps.
     """
+    with single_thread():
+        return _train_golden(cfg, data, progress, z_source)
+
+
+def _train_golden(cfg, data, progress, z_source):
     from zohw.sw.perturb import golden_perturbations
 
     t0 = time.perf_counter()

@@ -24,7 +24,8 @@ from dataclasses import dataclass, fields, asdict, replace
 from zohw.config import EngineConfig
 from zohw.cim_config import CIMConfig
 
-__all__ = ["MODELS", "LOSSES", "UPDATES", "ROUNDINGS", "INITS", "CLASSES", "TrainerConfig"]
+__all__ = ["MODELS", "LOSSES", "UPDATES", "ROUNDINGS", "INITS", "CLASSES", "PIXELS",
+           "TrainerConfig", "default_lr_shift"]
 
 MODELS = ("linear", "mlp")
 LOSSES = ("hinge", "mse")
@@ -65,6 +66,16 @@ def _shift(v, k):
     return v << k if k >= 0 else v >> -k
 
 
+def default_lr_shift(model, loss, update):
+    """Tuned default update shift (digits, 10 000 steps, batch 32, ε = 2**-4, see
+    ``docs/trainer.md``): sgd 13 for the hinge loss and 17 for MSE (its loss differences are
+    about 2·|s − t| ≈ 2**4 times larger), one less for the MLP; sign updates 3 (|Δ| ≈ |z| / 8)."""
+    if update == "sign":
+        return 3
+    base = 13 if loss == "hinge" else 17
+    return base - (1 if model == "mlp" else 0)
+
+
 @dataclass(frozen=True)
 class TrainerConfig:
     """Configuration of one zeroth-order trainer (hardware + run).
@@ -93,7 +104,8 @@ class TrainerConfig:
         ε = eps_mult · 2**-eps_shift in weight units (eps_mult 1 to 15: 1 is a pure shift).
     lr_shift, lr_mult : int
         Update scale: Δ = round((g · z · lr_mult) / 2**lr_shift(s)) (lr_shift 0 to 40, lr_mult
-        1 to 15).
+        1 to 15). ``lr_shift=None`` picks the tuned default of the model, loss and update
+        (:func:`default_lr_shift`).
     lr_decay : int
         Step decay of the update scale: at step s the shift is ``lr_shift + s // lr_decay``
         (halving the step every ``lr_decay`` steps); 0 turns decay off (0 to 10**7).
@@ -108,9 +120,11 @@ class TrainerConfig:
     rounding : str
         Rounding of the update's right shift: ``nearest`` (half away from zero, unbiased for a
         sign-symmetric product) or ``floor``.
-    init : str
+    init : str or None
         Initial weights: ``zero`` or ``uniform`` (integers in ±2**init_bits from a
-        ``torch.Generator`` seeded with ``seed``; loaded over the write port).
+        ``torch.Generator`` seeded with ``seed``; loaded over the write port). None picks
+        ``zero`` for the linear model and ``uniform`` for the MLP (whose hidden units need
+        distinct weights).
     init_bits : int
         Range of the uniform init (0 to weight_bits - 2).
     batch : int
@@ -130,22 +144,22 @@ class TrainerConfig:
     cim: CIMConfig = CIMConfig()
     model: str = "linear"
     hidden: int = 16
-    hidden_shift: int = 12
+    hidden_shift: int = 11
     loss: str = "hinge"
     update: str = "sgd"
     weight_frac: int = 10
-    eps_shift: int = 5
+    eps_shift: int = 4
     eps_mult: int = 1
-    lr_shift: int = 14
+    lr_shift: int | None = None
     lr_mult: int = 1
     lr_decay: int = 0
-    logit_shift: int = 8
+    logit_shift: int = 9
     margin: int = 64
     target: int = 64
     diff_bits: int = 16
     rounding: str = "nearest"
-    init: str = "zero"
-    init_bits: int = 6
+    init: str | None = None
+    init_bits: int = 9
     batch: int = 32
     steps: int = 10000
     seed: int = 1
@@ -166,6 +180,9 @@ class TrainerConfig:
         _int("weight_frac", self.weight_frac, 0, wb + 8)
         _int("eps_shift", self.eps_shift, -8, 24)
         _int("eps_mult", self.eps_mult, 1, 15)
+        if self.lr_shift is None:
+            object.__setattr__(self, "lr_shift",
+                               default_lr_shift(self.model, self.loss, self.update))
         _int("lr_shift", self.lr_shift, 0, 40)
         _int("lr_mult", self.lr_mult, 1, 15)
         _int("lr_decay", self.lr_decay, 0, 10 ** 7)
@@ -174,6 +191,8 @@ class TrainerConfig:
         _int("target", self.target, 1, 1 << 15)
         _int("diff_bits", self.diff_bits, 2, 32)
         _choice("rounding", self.rounding, ROUNDINGS)
+        if self.init is None:
+            object.__setattr__(self, "init", "zero" if self.model == "linear" else "uniform")
         _choice("init", self.init, INITS)
         _int("init_bits", self.init_bits, 0, max(0, wb - 2))
         _int("batch", self.batch, 1, 1024)

@@ -1,0 +1,276 @@
+"""``zohw train``: zeroth-order training of a digits classifier in hardware arithmetic.
+
+``zohw train [--rng S] [engine options] [--model linear|mlp --loss hinge|mse --update sgd|sign
+--steps T --batch B --seed S --eps-shift E --lr-shift L …] [--cosim]
+[--reference float-gauss|fo-sgd …] --json FILE [--plot FILE.png]`` runs the golden model
+(:func:`zohw.sw.train.train_golden`, bit-exact with the RTL trainer) — fast, with a progress
+bar — and writes the result. ``--reference`` also trains the float references on the same
+batches (:mod:`zohw.sw.reference`). ``--cosim`` would run the same steps on the Verilated RTL.
+
+JSON keys: ``mode`` ("golden"), ``strategy``, ``steps``, ``test_accuracy`` (final),
+``train_loss`` (per step, (L+ + L−) / (2·batch)), ``mismatches`` (0: golden mode compares
+nothing), ``cycles_per_step`` (golden mode: the cycle model's value — the measured one comes
+from ``--cosim``), ``predicted_cycles_per_step``; then ``accuracy_curve``, ``write_counts``,
+``cycle_breakdown``, ``config`` … and ``references``. Exit code 0, or 2 for an invalid
+configuration.
+"""
+
+import math
+import os
+import sys
+
+from zohw.io import atomic_open, write_json_atomic
+
+from ._engine_options import add_engine_options, engine_config, one_line_errors
+
+#: Keys of the result JSON that scripts rely on (more keys may follow).
+RESULT_KEYS = ("mode", "strategy", "steps", "test_accuracy", "train_loss", "mismatches",
+               "cycles_per_step", "predicted_cycles_per_step")
+
+#: (option, TrainerConfig field, metavar, help) — integers, parsed by :func:`_integer`.
+_INT_OPTIONS = (
+    ("--steps", "steps", "T", "training steps (default 10000)"),
+    ("--batch", "batch", "B", "samples per mini-batch (default 32)"),
+    ("--seed", "seed", "S", "engine seed, 32 bit (default 1)"),
+    ("--eps-shift", "eps_shift", "E", "ε = eps_mult · 2**-E in weight units (default 4)"),
+    ("--eps-mult", "eps_mult", "M", "ε mantissa, 1 to 15 (default 1)"),
+    ("--lr-shift", "lr_shift", "L", "update shift (default: tuned per model/loss/update)"),
+    ("--lr-mult", "lr_mult", "M", "update mantissa, 1 to 15 (default 1)"),
+    ("--lr-decay", "lr_decay", "STEPS", "add 1 to the update shift every STEPS steps (0: off)"),
+    ("--logit-shift", "logit_shift", "K", "scores = CIM results >> K (default 9)"),
+    ("--margin", "margin", "M", "hinge margin in score units (default 64)"),
+    ("--target", "target", "T", "MSE target of the true class (default 64)"),
+    ("--diff-bits", "diff_bits", "BITS", "saturation of L+ - L- (default 16)"),
+    ("--weight-frac", "weight_frac", "BITS", "fraction bits of a weight (default 10)"),
+    ("--hidden", "hidden", "H", "MLP hidden units (default 16)"),
+    ("--hidden-shift", "hidden_shift", "K", "MLP requantisation shift (default 11)"),
+    ("--init-bits", "init_bits", "BITS", "uniform init range ±2**BITS (default 9)"),
+    ("--stride", "stride", "K", "sample-memory stride of the batch order (default 887)"),
+    ("--eval-every", "eval_every", "STEPS", "steps between test evaluations (default 500)"),
+)
+_CHOICE_OPTIONS = (
+    ("--model", "model", "linear or mlp (default linear)"),
+    ("--loss", "loss", "hinge or mse (default hinge)"),
+    ("--update", "update", "sgd or sign (default sgd)"),
+    ("--rounding", "rounding", "update rounding: nearest or floor (default nearest)"),
+    ("--init", "init", "zero or uniform (default: zero for linear, uniform for mlp)"),
+)
+_CIM_OPTIONS = (
+    ("--write-lanes", "write_lanes", "CIM weights written per cycle (default 1)"),
+    ("--adc-bits", "adc_bits", "CIM ADC resolution (default 8)"),
+)
+
+#: Default strategy of ``zohw train`` (the best PeZO-family strategy in the accuracy study).
+DEFAULT_RNG = "pezo-otf"
+
+
+def register(subparsers):
+    p = one_line_errors(subparsers.add_parser(
+        "train", help="zeroth-order training on digits (golden model, or RTL with --cosim)",
+        description=__doc__.splitlines()[0]))
+    add_engine_options(p, strategy_required=False)
+    for option, field, metavar, help_ in _INT_OPTIONS:
+        p.add_argument(option, dest=f"t_{field}", default=None, metavar=metavar, help=help_)
+    for option, field, help_ in _CHOICE_OPTIONS:
+        p.add_argument(option, dest=f"t_{field}", default=None, metavar="MODE", help=help_)
+    for option, field, help_ in _CIM_OPTIONS:
+        p.add_argument(option, dest=f"c_{field}", default=None, metavar="N", help=help_)
+    p.add_argument("--cosim", action="store_true",
+                   help="run the steps on the Verilated RTL trainer and compare")
+    p.add_argument("--reference", action="append", default=[], metavar="KIND",
+                   help="also train a float reference: float-gauss (MeZO, Gaussian z) or "
+                        "fo-sgd (backpropagation); repeatable or comma-separated")
+    p.add_argument("--fo-lr", default=None, metavar="LR",
+                   help="learning rate of the fo-sgd reference (default 4)")
+    p.add_argument("--json", required=True, metavar="FILE", help="write the result here")
+    p.add_argument("--plot", metavar="FILE.png", help="plot loss and accuracy against steps")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no summary line")
+    p.set_defaults(func=run_train)
+
+
+def _integer(name, text):
+    try:
+        return int(text, 10)
+    except ValueError:
+        raise TypeError(f"{name} must be an integer, not {text!r}") from None
+
+
+def trainer_config(args):
+    """The :class:`TrainerConfig` the parsed options describe (ValueError/TypeError if
+    invalid)."""
+    from zohw.cim_config import CIMConfig
+    from zohw.train_config import TrainerConfig
+
+    if getattr(args, "rng", None) is None:
+        args.rng = DEFAULT_RNG
+    engine = engine_config(args)
+    cim = {}
+    for _, field, _ in _CIM_OPTIONS:
+        v = getattr(args, f"c_{field}")
+        if v is not None:
+            cim[field] = _integer(field, v)
+    kw = {"engine": engine, "cim": CIMConfig(**cim)}
+    for _, field, _, _ in _INT_OPTIONS:
+        v = getattr(args, f"t_{field}")
+        if v is not None:
+            kw[field] = _integer(field, v)
+    for _, field, _ in _CHOICE_OPTIONS:
+        v = getattr(args, f"t_{field}")
+        if v is not None:
+            kw[field] = v
+    return TrainerConfig(**kw)
+
+
+def _references(args):
+    from zohw.sw.reference import REFERENCES
+    kinds = []
+    for item in args.reference:
+        for k in item.split(","):
+            k = k.strip()
+            if k not in REFERENCES:
+                raise ValueError(f"reference must be one of {', '.join(REFERENCES)}, not {k!r}")
+            if k not in kinds:
+                kinds.append(k)
+    return kinds
+
+
+def _fo_lr(args):
+    from zohw.sw.reference import FO_LR
+    if args.fo_lr is None:
+        return FO_LR
+    try:
+        v = float(args.fo_lr)
+    except ValueError:
+        raise TypeError(f"fo_lr must be a number, not {args.fo_lr!r}") from None
+    if not (v > 0 and math.isfinite(v)):
+        raise ValueError(f"fo_lr must be a positive number, not {args.fo_lr!r}")
+    return v
+
+
+def run_cosim(cfg, args):
+    """Hook of ``--cosim``: run ``cfg`` on the Verilated RTL trainer and return the result dict
+    (same keys as the golden mode, ``mode`` = "cosim"). Not built yet: wire
+    ``zohw.sim.trainer_cosim.run_trainer_cosim(cfg)`` here when the RTL trainer lands."""
+    from zohw.cli import UsageError
+    raise UsageError("co-simulation of the trainer is not built yet")
+
+
+def result_dict(res, references=()):
+    """The JSON document of a golden :class:`zohw.sw.train.TrainResult` (plus references)."""
+    from zohw.sw.train import cycle_breakdown, predicted_cycles_per_step
+
+    cfg = res.config
+    predicted = predicted_cycles_per_step(cfg)
+    wc = res.write_counts
+    doc = {
+        "mode": "golden",
+        "strategy": cfg.engine.strategy,
+        "steps": cfg.steps,
+        "test_accuracy": res.final_test_accuracy,
+        "train_loss": [float(v) for v in res.step_loss()],
+        "mismatches": 0,
+        "cycles_per_step": predicted,
+        "predicted_cycles_per_step": predicted,
+        "cycle_breakdown": cycle_breakdown(cfg),
+        "train_accuracy": res.train_accuracy[-1],
+        "accuracy_curve": {"steps": res.eval_steps, "test": res.test_accuracy,
+                           "train": res.train_accuracy},
+        "write_counts": {"min": int(wc.min()), "max": int(wc.max()),
+                         "mean": float(wc.double().mean()), "total": int(wc.sum()),
+                         "per_weight": wc.tolist()},
+        "weights": res.weights.tolist(),
+        "g_saturated": int((res.g.abs() >= cfg.diff_max).sum()),
+        "seconds": round(res.seconds, 3),
+        "engine": cfg.engine.name,
+        "config": cfg.as_dict(),
+        "config_hash": cfg.config_hash,
+        "eps": cfg.eps,
+        "lr": cfg.lr,
+    }
+    if references:
+        doc["references"] = {
+            kind: {"test_accuracy": r.final_test_accuracy,
+                   "train_loss": [float(v) for v in r.step_loss()],
+                   "accuracy_curve": {"steps": r.eval_steps, "test": r.test_accuracy,
+                                      "train": r.train_accuracy},
+                   "seconds": round(r.seconds, 3)}
+            for kind, r in references}
+    return doc
+
+
+def _smooth(values, window):
+    import numpy as np
+    v = np.asarray(values, dtype=float)
+    if window <= 1 or len(v) < window:
+        return np.arange(1, len(v) + 1), v
+    c = np.cumsum(np.insert(v, 0, 0.0))
+    return np.arange(window, len(v) + 1), (c[window:] - c[:-window]) / window
+
+
+def plot_training(path, runs, title=""):
+    """Loss (moving average) and test accuracy against steps for ``runs``: a list of
+    ``(label, train_loss list, accuracy_curve dict)``. Written atomically."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for label, loss, curve in runs:
+        window = max(1, len(loss) // 100)
+        x, y = _smooth(loss, window)
+        ax1.plot(x, y, label=label, lw=1.2)
+        ax2.plot(curve["steps"], curve["test"], label=label, lw=1.2, marker=".")
+    ax1.set_xlabel("step")
+    ax1.set_ylabel("train loss per sample (moving average)")
+    ax1.set_yscale("log")
+    ax2.set_xlabel("step")
+    ax2.set_ylabel("test accuracy")
+    ax2.set_ylim(0, 1)
+    ax2.grid(alpha=0.3)
+    ax1.grid(alpha=0.3)
+    ax2.legend(fontsize=8, loc="lower right")
+    if title:
+        import textwrap
+        fig.suptitle("\n".join(textwrap.wrap(title, 150)), fontsize=9)
+    fig.tight_layout()
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=110)
+    plt.close(fig)
+
+
+def run_train(args):
+    cfg = trainer_config(args)
+    kinds = _references(args)
+    fo_lr = _fo_lr(args)
+    for opt in ("json", "plot"):
+        path = getattr(args, opt)
+        if path is not None and os.path.isdir(path):
+            raise ValueError(f"{opt} must be a file path, not the directory {path!r}")
+    if args.plot is not None and not args.plot.lower().endswith(".png"):
+        raise ValueError(f"plot must be a .png file, not {args.plot!r}")
+    if args.cosim:
+        doc = run_cosim(cfg, args)
+    else:
+        from zohw.sw.train import train_golden
+        res = train_golden(cfg, progress=not args.quiet)
+        refs = []
+        if kinds:
+            from zohw.sw.reference import train_reference
+            for kind in kinds:
+                refs.append((kind, train_reference(cfg, kind, progress=not args.quiet,
+                                                   fo_lr=fo_lr)))
+        doc = result_dict(res, refs)
+    write_json_atomic(args.json, doc)
+    if args.plot:
+        runs = [(f"{doc['mode']} {doc['strategy']}", doc["train_loss"], doc["accuracy_curve"])]
+        for kind, ref in doc.get("references", {}).items():
+            runs.append((kind, ref["train_loss"], ref["accuracy_curve"]))
+        plot_training(args.plot, runs, title=cfg.summary())
+    if not args.quiet:
+        line = (f"zohw train: {doc['mode']} {doc['strategy']} {doc['steps']} steps: "
+                f"test accuracy {doc['test_accuracy']:.4f}, "
+                f"{doc['cycles_per_step']} cycles/step")
+        for kind, ref in doc.get("references", {}).items():
+            line += f"; {kind} {ref['test_accuracy']:.4f}"
+        print(line, file=sys.stderr)
+    return 0
