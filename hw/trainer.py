@@ -64,6 +64,14 @@ Losses (integers, scores ``s_j = y_j >> logit_shift``, label y): hinge
 ``sum_{j != y} max(0, margin + s_j - s_y)``; mse ``sum_j (s_j - t_j)**2`` with
 ``t_y = target``, 0 elsewhere; summed over the mini-batch (no saturation: the accumulator is as
 wide as the largest possible sum, :attr:`ZOTrainer.loss_bits`).
+
+Simulation speed
+----------------
+Every top-level input that reaches the engine or a macro (``seed``, the ``init_*`` write port,
+``rb_addr``) passes a register first. Verilator re-evaluates logic that depends combinationally
+on a top-level input on every ``eval()`` — twice per clock cycle under cocotb — while logic fed
+by registers only is evaluated after the rising edge; with the macros' large combinational
+column sums behind such a path the model ran about twice as slow.
 """
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
@@ -75,7 +83,7 @@ from zohw.train_config import CLASSES, PIXELS, TrainerConfig
 from .cim import BehaviouralCIMMacro, CIMSignature
 from .engine import PerturbationEngine
 
-__all__ = ["ZOTrainer", "State", "sample_layout", "trainer_verilog", "TRAINER_TOPLEVEL",
+__all__ = ["ZOTrainer", "TrainerPlan", "State", "sample_layout", "trainer_verilog", "TRAINER_TOPLEVEL",
            "RUNTIME_FIELDS", "flat_verilog", "WRITE_PIPE", "UPDATE_PIPE", "SAMPLE_READ", "REQUANT", "DIFF",
            "STROBES", "LABEL_BITS"]
 
@@ -133,66 +141,20 @@ def _const_shift(v, k):
     return v << k if k >= 0 else v >> -k
 
 
-class ZOTrainer(wiring.Component):
-    """Zeroth-order trainer: runs ``steps`` ZO steps after ``start`` without outside help.
+class TrainerPlan:
+    """Geometry and schedule of the trainer for a configuration (plain Python, no hardware):
+    the widths and the analytic cycle counts :class:`ZOTrainer` elaborates to.
 
     Parameters
     ----------
     config : TrainerConfig
-        Everything but :data:`RUNTIME_FIELDS` is elaborated into the hardware (engine, CIM
-        macros, model, loss, update rule, shifts, batch, stride). ``cim.write_lanes`` must be 1
-        (one read port: one weight per cycle).
     capacity : int
-        Depth of the sample memory (samples; default 2048 ≥ 1 433 digits train samples).
+        Depth of the sample memory.
     count_bits : int
-        Width of a write counter (wraps around; default 32).
-
-    Members
-    -------
-    samples : In(stream.Signature(sample_layout(input_bits)))
-        One training sample per transfer (64 pixel codes + label), written at address
-        ``n_samples`` (then incremented). Ready while idle and not full.
-    clear : In(1)
-        Strobe (while idle): empty the sample memory (``n_samples`` ← 0).
-    n_samples : Out(range(capacity + 1))
-        Samples loaded; the modulus of the mini-batch order.
-    seed : In(32)
-        Engine seed, sampled on ``start`` (engine ``load``).
-    steps : In(32)
-        Steps to run, sampled on ``start``; 0 runs until ``stop``.
-    start : In(1)
-        Strobe (while idle): load the engine, restart the mini-batch order at draw 0 and the
-        update shift at ``lr_shift``, then run steps 0, 1, ….
-    stop : In(1)
-        Strobe: finish after the current step.
-    busy : Out(1)
-        High from ``start`` until the last step is done.
-    done : Out(1)
-        High after a run finished (until the next ``start``).
-    step_done : Out(1)
-        One-cycle strobe the cycle after a step's last cycle; ``step``, ``l_plus``, ``l_minus``,
-        ``g`` and ``step_cycles`` then hold that step's values until the next strobe.
-    step : Out(32)
-        Index of the step reported by the last ``step_done`` (0-based).
-    l_plus, l_minus : Out(signed(loss_bits + 1))
-        The step's mini-batch losses L+ and L-.
-    g : Out(signed(diff_bits))
-        The step's saturated loss difference.
-    step_cycles : Out(32)
-        Cycles of the step (PERTURB_PLUS through ADVANCE).
-    cycles : Out(48)
-        Cycles since ``start`` (engine load included); counts while ``busy``.
-    init_en, init_addr, init_data : In(1), In(range(d)), In(signed(weight_bits))
-        Weight write port (while idle): flat index, value. Not counted as a training write.
-    rb_addr : In(range(d))
-        Read-back address (flat index; while idle).
-    rb_weight : Out(signed(weight_bits))
-        The weight at ``rb_addr``, :attr:`readback_latency` cycles after the address.
-    rb_count : Out(count_bits)
-        The write count of that weight (same latency).
+        Width of a write counter.
     """
 
-    def __init__(self, config: TrainerConfig, *, capacity=2048, count_bits=32):
+    def __init__(self, config: TrainerConfig, capacity=2048, count_bits=32):
         if not isinstance(config, TrainerConfig):
             raise TypeError(f"config must be a TrainerConfig, not {config!r}")
         if config.cim.write_lanes != 1:
@@ -202,38 +164,11 @@ class ZOTrainer(wiring.Component):
             raise ValueError("the CIM read port must have a latency of at least 1")
         if not 1 <= capacity <= 1 << 20:
             raise ValueError(f"capacity must be from 1 to 2**20, not {capacity}")
+        if not 1 <= count_bits <= 64:
+            raise ValueError(f"count_bits must be from 1 to 64, not {count_bits}")
         self._cfg = config
         self._capacity = capacity
         self._count_bits = count_bits
-        cims = config.layer_cims
-        ib = cims[0].input_bits
-        d = config.params
-        super().__init__({
-            "samples": In(stream.Signature(sample_layout(ib))),
-            "clear": In(1),
-            "n_samples": Out(range(capacity + 1)),
-            "seed": In(32),
-            "steps": In(32),
-            "start": In(1),
-            "stop": In(1),
-            "busy": Out(1),
-            "done": Out(1),
-            "step_done": Out(1),
-            "step": Out(32),
-            "l_plus": Out(signed(self.loss_bits + 1)),
-            "l_minus": Out(signed(self.loss_bits + 1)),
-            "g": Out(signed(config.diff_bits)),
-            "step_cycles": Out(32),
-            "cycles": Out(48),
-            "init_en": In(1),
-            "init_addr": In(range(max(2, d))),
-            "init_data": In(signed(config.cim.weight_bits)),
-            "rb_addr": In(range(max(2, d))),
-            "rb_weight": Out(signed(config.cim.weight_bits)),
-            "rb_count": Out(count_bits),
-        })
-
-    # -- properties the testbench and the host read ---------------------------------------------
 
     @property
     def config(self):
@@ -254,8 +189,9 @@ class ZOTrainer(wiring.Component):
 
     @property
     def readback_latency(self):
-        """Edges from ``rb_addr`` to ``rb_weight``/``rb_count``."""
-        return CIMSignature.read_latency
+        """Edges from ``rb_addr`` to ``rb_weight``/``rb_count``: the boundary register, then
+        the CIM read port."""
+        return 1 + CIMSignature.read_latency
 
     @property
     def score_range(self):
@@ -324,6 +260,110 @@ class ZOTrainer(wiring.Component):
         """Cycles per step of this RTL (exact: the schedule has no data-dependent stalls)."""
         return sum(self.cycle_breakdown().values())
 
+
+
+class ZOTrainer(wiring.Component):
+    """Zeroth-order trainer: runs ``steps`` ZO steps after ``start`` without outside help.
+
+    Parameters
+    ----------
+    config : TrainerConfig
+        Everything but :data:`RUNTIME_FIELDS` is elaborated into the hardware (engine, CIM
+        macros, model, loss, update rule, shifts, batch, stride). ``cim.write_lanes`` must be 1
+        (one read port: one weight per cycle).
+    capacity : int
+        Depth of the sample memory (samples; default 2048 ≥ 1 433 digits train samples).
+    count_bits : int
+        Width of a write counter (wraps around; default 32).
+
+    Members
+    -------
+    samples : In(stream.Signature(sample_layout(input_bits)))
+        One training sample per transfer (64 pixel codes + label), written at address
+        ``n_samples`` (then incremented). Ready while idle and not full.
+    clear : In(1)
+        Strobe (while idle): empty the sample memory (``n_samples`` ← 0).
+    n_samples : Out(range(capacity + 1))
+        Samples loaded; the modulus of the mini-batch order.
+    seed : In(32)
+        Engine seed, sampled on ``start`` (engine ``load``).
+    steps : In(32)
+        Steps to run, sampled on ``start``; 0 runs until ``stop``.
+    start : In(1)
+        Strobe (while idle): load the engine, restart the mini-batch order at draw 0 and the
+        update shift at ``lr_shift``, then run steps 0, 1, ….
+    stop : In(1)
+        Strobe: finish after the current step.
+    busy : Out(1)
+        High from ``start`` until the last step is done.
+    done : Out(1)
+        High after a run finished (until the next ``start``).
+    step_done : Out(1)
+        One-cycle strobe the cycle after a step's last cycle; ``step``, ``l_plus``, ``l_minus``,
+        ``g`` and ``step_cycles`` then hold that step's values until the next strobe.
+    step : Out(32)
+        Index of the step reported by the last ``step_done`` (0-based).
+    l_plus, l_minus : Out(signed(loss_bits + 1))
+        The step's mini-batch losses L+ and L-.
+    g : Out(signed(diff_bits))
+        The step's saturated loss difference.
+    step_cycles : Out(32)
+        Cycles of the step (PERTURB_PLUS through ADVANCE).
+    cycles : Out(48)
+        Cycles since ``start`` (engine load included); counts while ``busy``.
+    init_en, init_addr, init_data : In(1), In(range(d)), In(signed(weight_bits))
+        Weight write port (while idle): flat index, value; registered, so the write takes
+        effect one edge later. Not counted as a training write.
+    rb_addr : In(range(d))
+        Read-back address (flat index; while idle).
+    rb_weight : Out(signed(weight_bits))
+        The weight at ``rb_addr``, :attr:`readback_latency` cycles after the address.
+    rb_count : Out(count_bits)
+        The write count of that weight (same latency).
+    """
+
+    def __init__(self, config: TrainerConfig, *, capacity=2048, count_bits=32):
+        self._plan = plan = TrainerPlan(config, capacity, count_bits)
+        self._cfg = config
+        self._capacity = capacity
+        self._count_bits = count_bits
+        cims = config.layer_cims
+        ib = cims[0].input_bits
+        d = config.params
+        super().__init__({
+            "samples": In(stream.Signature(sample_layout(ib))),
+            "clear": In(1),
+            "n_samples": Out(range(capacity + 1)),
+            "seed": In(32),
+            "steps": In(32),
+            "start": In(1),
+            "stop": In(1),
+            "busy": Out(1),
+            "done": Out(1),
+            "step_done": Out(1),
+            "step": Out(32),
+            "l_plus": Out(signed(plan.loss_bits + 1)),
+            "l_minus": Out(signed(plan.loss_bits + 1)),
+            "g": Out(signed(config.diff_bits)),
+            "step_cycles": Out(32),
+            "cycles": Out(48),
+            "init_en": In(1),
+            "init_addr": In(range(max(2, d))),
+            "init_data": In(signed(config.cim.weight_bits)),
+            "rb_addr": In(range(max(2, d))),
+            "rb_weight": Out(signed(config.cim.weight_bits)),
+            "rb_count": Out(count_bits),
+        })
+
+    @property
+    def plan(self):
+        """The :class:`TrainerPlan` (widths and schedule) of this trainer."""
+        return self._plan
+
+    def cycle_breakdown(self):
+        """Cycles of every phase of a step (see :meth:`TrainerPlan.cycle_breakdown`)."""
+        return self._plan.cycle_breakdown()
+
     # -- elaboration ----------------------------------------------------------------------------
 
     def elaborate(self, platform):
@@ -351,6 +391,17 @@ class ZOTrainer(wiring.Component):
 
         state = Signal(State)
         idle = state == State.IDLE
+
+        # Boundary registers: no combinational path from a top-level input into the macros or
+        # the engine (Verilator then evaluates their logic once per clock edge, not on every
+        # input change; see the module docstring).
+        seed = Signal(32)
+        init_en = Signal()
+        init_addr = Signal.like(self.init_addr)
+        init_data = Signal.like(self.init_data)
+        rb_addr = Signal.like(self.rb_addr)
+        m.d.sync += [seed.eq(self.seed), init_en.eq(self.init_en), init_addr.eq(self.init_addr),
+                     init_data.eq(self.init_data), rb_addr.eq(self.rb_addr)]
         m.d.comb += self.busy.eq(~idle)
 
         # -- sample memory ---------------------------------------------------------------------
@@ -381,7 +432,7 @@ class ZOTrainer(wiring.Component):
         smod = Signal(stride_bits)              # stride mod n_samples
         a_base = Signal(range(cap))             # address of the step's first draw
         m.d.comb += [
-            engine.seed.eq(self.seed),
+            engine.seed.eq(seed),
             engine.load.eq(state == State.LOAD),
             engine.replay.eq((state == State.REPLAY_1) | (state == State.REPLAY_2)),
             engine.advance.eq(state == State.ADVANCE),
@@ -545,10 +596,10 @@ class ZOTrainer(wiring.Component):
             rb_lay = Signal.like(lay0)
             in_lay = Signal.like(lay0)
             m.d.comb += [
-                rb_lay.eq(self.rb_addr >= sizes[0]),
-                rb_loc.eq(Mux(rb_lay, self.rb_addr - sizes[0], self.rb_addr)),
-                in_lay.eq(self.init_addr >= sizes[0]),
-                in_loc.eq(Mux(in_lay, self.init_addr - sizes[0], self.init_addr)),
+                rb_lay.eq(rb_addr >= sizes[0]),
+                rb_loc.eq(Mux(rb_lay, rb_addr - sizes[0], rb_addr)),
+                in_lay.eq(init_addr >= sizes[0]),
+                in_loc.eq(Mux(in_lay, init_addr - sizes[0], init_addr)),
             ]
             rb_lay_d = rb_lay               # layer of the read data (delayed like the data)
             for k in range(RL):
@@ -557,7 +608,7 @@ class ZOTrainer(wiring.Component):
                 rb_lay_d = nxt
         else:
             in_lay = Const(0, 1)
-            m.d.comb += [rb_loc.eq(self.rb_addr), in_loc.eq(self.init_addr)]
+            m.d.comb += [rb_loc.eq(rb_addr), in_loc.eq(init_addr)]
         for mac in macros:
             m.d.comb += [mac.read.en.eq(1), mac.read.addr.eq(Mux(idle, rb_loc, loc0))]
         reads = [mac.read.data for mac in macros]
@@ -571,7 +622,7 @@ class ZOTrainer(wiring.Component):
         crd = cmem.read_port()
         cwr = cmem.write_port()
         m.d.comb += self.rb_count.eq(crd.data)
-        m.d.comb += crd.addr.eq(Mux(idle, self.rb_addr, stages[RL - 1]["i"]))
+        m.d.comb += crd.addr.eq(Mux(idle, rb_addr, stages[RL - 1]["i"]))
 
         delta = Signal(signed(wb + 1))
         m.d.comb += delta.eq(_const_shift(s1["z"] * cfg.eps_mult, cfg.delta_shift))
@@ -644,10 +695,10 @@ class ZOTrainer(wiring.Component):
         # CIM write ports: training writes, or the init port while idle
         for l, mac in enumerate(macros):
             m.d.comb += [
-                mac.write.en.eq(Mux(idle, self.init_en & (in_lay == l),
+                mac.write.en.eq(Mux(idle, init_en & (in_lay == l),
                                     wr_valid & wr_en & (wr_lay == l))),
                 mac.write.addr.eq(Mux(idle, in_loc, wr_loc)),
-                mac.write.data[0].eq(Mux(idle, self.init_data, wr_data)),
+                mac.write.data[0].eq(Mux(idle, init_data, wr_data)),
             ]
 
         # -- forward pass ----------------------------------------------------------------------
@@ -745,6 +796,24 @@ class ZOTrainer(wiring.Component):
             m.d.sync += ncap.eq(0)
 
         return m
+
+
+#: Properties of :class:`TrainerPlan` that :class:`ZOTrainer` exposes as its own.
+_PLAN_PROPERTIES = ("config", "capacity", "count_bits", "params", "readback_latency",
+                    "score_range", "loss_max", "loss_bits", "product_max", "max_shift",
+                    "issue_interval", "write_pass_cycles", "forward_cycles", "cycles_per_step")
+
+
+def _delegate(name):
+    def get(self):
+        return getattr(self._plan, name)
+    get.__doc__ = getattr(TrainerPlan, name).__doc__
+    return property(get)
+
+
+for _name in _PLAN_PROPERTIES:
+    setattr(ZOTrainer, _name, _delegate(_name))
+del _name
 
 
 def flat_verilog(component, name):

@@ -53,6 +53,8 @@ def _int(handle, signed=False):
     v = handle.value
     if not v.is_resolvable:
         return None
+    if not hasattr(v, "to_unsigned"):          # a 1-bit handle gives a Logic
+        return int(v)
     return v.to_signed() if signed else v.to_unsigned()
 
 

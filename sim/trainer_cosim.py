@@ -118,7 +118,7 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
     """
     import torch
 
-    from zohw.hw.trainer import ZOTrainer
+    from zohw.hw.trainer import TrainerPlan
     from zohw.sw.data import load_digits_split
     from zohw.sw.train import accuracy, predicted_cycles_per_step, train_golden
 
@@ -140,7 +140,7 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
 
     say("generating Verilog")
     verilog, verilog_seconds = design_verilog(cfg, capacity)
-    rtl = ZOTrainer(cfg, capacity=capacity)
+    rtl = TrainerPlan(cfg, capacity=capacity)
 
     from zohw.sw.train import init_weights
     expected = {

@@ -1,0 +1,120 @@
+"""The RTL ZO trainer (:class:`zohw.hw.trainer.ZOTrainer`) against the golden model.
+
+Co-simulation (Verilator + cocotb, :mod:`zohw.sim.tb_trainer`): every step's L+, L− and g and,
+at the end, every weight and every write count must equal :func:`zohw.sw.train.train_golden`;
+the cycle counter must match the analytic cycle model within 10 %. A deliberately wrong golden
+model must be reported (the check can fail). The generated Verilog must pass
+``verilator --lint-only -Wall`` apart from the documented waivers.
+
+The default-configuration tests share one Verilator build (cached by the Verilog's hash).
+"""
+
+import pytest
+
+from zohw.config import EngineConfig
+from zohw.hw.trainer import TrainerPlan, trainer_verilog
+from zohw.sim.runner import verilator_lint
+from zohw.sim.trainer_cosim import RESULT_KEYS, design_verilog, run_trainer_cosim
+from zohw.sw.train import cycle_breakdown, predicted_cycles_per_step
+from zohw.train_config import TrainerConfig
+
+#: The default digits trainer (linear, hinge, ZO-SGD, pezo-otf engine).
+DEFAULT = TrainerConfig()
+#: Steps of the default co-simulation (the issue asks for at least 200).
+STEPS = 200
+#: A second datapath: MLP with ReLU, MSE loss, ZO-SignSGD, decaying update shift, floor
+#: rounding, uniform init, another engine strategy — fewer steps.
+VARIANT = TrainerConfig(model="mlp", hidden=4, hidden_shift=6, loss="mse", update="sign",
+                        rounding="floor", lr_shift=1, lr_decay=7, init="uniform", init_bits=6,
+                        batch=4, logit_shift=6, target=16, seed=7,
+                        engine=EngineConfig(strategy="gauss-clt", lanes=8))
+VARIANT_STEPS = 24
+
+
+def _summary(r):
+    return {k: r.get(k) for k in ("mismatches", "first_mismatches", "cycles_per_step",
+                                  "predicted_cycles_per_step", "sim_cycles_per_second",
+                                  "build_seconds", "sim_seconds", "error")}
+
+
+@pytest.fixture(scope="module")
+def default_run():
+    return run_trainer_cosim(DEFAULT, STEPS)
+
+
+def test_default_cosim_200_steps(default_run):
+    r = default_run
+    print(_summary(r))
+    assert set(RESULT_KEYS) <= set(r)
+    assert r["mode"] == "cosim" and r["strategy"] == DEFAULT.engine.strategy
+    assert r["error"] is None
+    assert r["steps"] == STEPS and len(r["train_loss"]) == STEPS
+    # L+, L-, g per step (+ the step index), then every weight and write count
+    assert r["compared"] == 4 * STEPS + 2 * DEFAULT.params
+    assert r["mismatches"] == 0, r["first_mismatches"]
+    assert r["passed"]
+    assert r["test_accuracy"] == pytest.approx(r["golden_test_accuracy"])
+
+
+def test_default_cycle_model(default_run):
+    r = default_run
+    predicted = predicted_cycles_per_step(DEFAULT)
+    assert r["predicted_cycles_per_step"] == predicted
+    assert abs(r["cycles_per_step"] - predicted) <= 0.10 * predicted, _summary(r)
+    # the RTL's own schedule formula is exact, and equal to the golden's documented breakdown
+    assert r["cycles_per_step"] == r["rtl_cycles_per_step"]
+    assert r["cycle_breakdown"] == cycle_breakdown(DEFAULT)
+    assert r["sim_cycles_per_second"] > 0
+
+
+def test_wrong_golden_is_reported(default_run):
+    """A golden model with another update shift must mismatch (same cached build)."""
+    r = run_trainer_cosim(DEFAULT, 4, golden_overrides={"lr_shift": DEFAULT.lr_shift - 2})
+    assert r["build_seconds"] == 0.0
+    assert r["mismatches"] > 0 and not r["passed"]
+    first = r["first_mismatches"][0]
+    assert first["expected"] != first["got"]
+    # step 0 is unaffected (the update only changes the weights of later steps)
+    assert first.get("step", 1) >= 1
+    quantities = {m["quantity"] for m in r["first_mismatches"]}
+    assert quantities & {"L+", "L-", "g"}
+
+
+def test_wrong_seed_is_reported(default_run):
+    r = run_trainer_cosim(DEFAULT, 2, golden_overrides={"seed": DEFAULT.seed + 1})
+    assert r["mismatches"] > 0
+    assert r["first_mismatches"][0]["step"] == 0
+
+
+def test_variant_cosim():
+    r = run_trainer_cosim(VARIANT, VARIANT_STEPS)
+    print(_summary(r))
+    assert r["error"] is None
+    assert r["mismatches"] == 0, r["first_mismatches"]
+    assert r["steps"] == VARIANT_STEPS
+    plan = TrainerPlan(VARIANT)
+    assert r["cycles_per_step"] == plan.cycles_per_step
+    predicted = predicted_cycles_per_step(VARIANT)
+    assert abs(r["cycles_per_step"] - predicted) <= 0.10 * predicted, _summary(r)
+
+
+@pytest.mark.parametrize("cfg", [DEFAULT, VARIANT], ids=["default", "variant"])
+def test_trainer_lint(cfg):
+    """``verilator --lint-only -Wall`` is clean apart from the waived Yosys artefacts."""
+    verilog, _ = design_verilog(cfg)
+    ok, output = verilator_lint(verilog, "zohw_trainer")
+    assert ok, output
+
+
+def test_write_lanes_rejected():
+    from zohw.cim_config import CIMConfig
+
+    with pytest.raises(ValueError, match="write_lanes"):
+        TrainerPlan(DEFAULT.replace(cim=CIMConfig(write_lanes=2)))
+
+
+def test_verilog_is_deterministic_and_single_module():
+    small = VARIANT.replace(hidden=2)
+    a = trainer_verilog(small)
+    assert a == trainer_verilog(small)
+    assert a.count("\nmodule ") == 1
