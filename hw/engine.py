@@ -226,7 +226,7 @@ class PerturbationEngine(wiring.Component):
 
         m.submodules.pool = pool = memory.Memory(shape=unsigned(P * B), depth=rows, init=[])
         wr = pool.write_port(granularity=B)
-        rd = pool.read_port(domain="comb")
+        rd = pool.read_port(domain="sync" if cfg.pool_read == "sync" else "comb")
 
         gen = Signal(32)
         k = Signal(range(N))
@@ -252,43 +252,55 @@ class PerturbationEngine(wiring.Component):
         if cfg.scaling == "adaptive":
             self._fill_adaptive(m, phase, gen, gen_next, raw_next, k, write, write_word)
 
+        # The row pointer is computed as a next-state value so that a registered read port
+        # (``pool_read="sync"``, block RAM) can be addressed with the row of the next cycle.
         if cfg.strategy == "pezo-shift":
             row = Signal(range(max(rows, 2)))
+            row_next = Signal.like(row)
             ckpt_row = Signal.like(row)
+            m.d.comb += row_next.eq(row)
             with m.If(self.load):
                 pass
             with m.Elif(phase == Phase.INIT):
-                m.d.sync += [row.eq(0), ckpt_row.eq(0), phase.eq(Phase.RUN)]
+                m.d.comb += row_next.eq(0)
+                m.d.sync += [ckpt_row.eq(0), phase.eq(Phase.RUN)]
             with m.Elif(running & self.replay):
-                m.d.sync += row.eq(ckpt_row)
+                m.d.comb += row_next.eq(ckpt_row)
             with m.Elif(running & self.advance):
                 m.d.sync += ckpt_row.eq(row)
             with m.Elif(transfer):
-                m.d.sync += row.eq(Mux(row == rows - 1, 0, row + 1))
-            if rows > 1:
-                m.d.comb += rd.addr.eq(row)
+                m.d.comb += row_next.eq(Mux(row == rows - 1, 0, row + 1))
+            m.d.sync += row.eq(row_next)
+            address, address_next = row, row_next
         else:
             obits = cfg.block_offset_bits
             draw = step_matrix("lfsr16", cfg.block_lfsr_steps)
             lfsr = Signal(16)
+            lfsr_next = Signal(16)
             ckpt_lfsr = Signal(16)
             blk_row = Signal(range(max(rows, 2)))
-            lfsr_next = _linear_step(lfsr, draw)
+            blk_row_next = Signal.like(blk_row)
+            drawn = _linear_step(lfsr, draw)
+            m.d.comb += [lfsr_next.eq(lfsr), blk_row_next.eq(blk_row)]
             with m.If(self.load):
-                m.d.sync += lfsr.eq(_mixed(self.seed, BLOCK_LFSR_INDEX, 16))
+                m.d.comb += lfsr_next.eq(_mixed(self.seed, BLOCK_LFSR_INDEX, 16))
             with m.Elif((phase == Phase.INIT) | (running & self.advance)):
-                m.d.sync += [lfsr.eq(lfsr_next), ckpt_lfsr.eq(lfsr_next), blk_row.eq(0)]
+                m.d.comb += [lfsr_next.eq(drawn), blk_row_next.eq(0)]
+                m.d.sync += ckpt_lfsr.eq(drawn)
                 with m.If(phase == Phase.INIT):
                     m.d.sync += phase.eq(Phase.RUN)
             with m.Elif(running & self.replay):
-                m.d.sync += [lfsr.eq(ckpt_lfsr), blk_row.eq(0)]
+                m.d.comb += [lfsr_next.eq(ckpt_lfsr), blk_row_next.eq(0)]
             with m.Elif(transfer):
                 with m.If(blk_row == rows - 1):
-                    m.d.sync += [blk_row.eq(0), lfsr.eq(lfsr_next)]
+                    m.d.comb += [blk_row_next.eq(0), lfsr_next.eq(drawn)]
                 with m.Else():
-                    m.d.sync += blk_row.eq(blk_row + 1)
-            if rows > 1:
-                m.d.comb += rd.addr.eq((lfsr[:obits] + blk_row)[:obits])
+                    m.d.comb += blk_row_next.eq(blk_row + 1)
+            m.d.sync += [lfsr.eq(lfsr_next), blk_row.eq(blk_row_next)]
+            address = (lfsr[:obits] + blk_row)[:obits]
+            address_next = (lfsr_next[:obits] + blk_row_next)[:obits]
+        if rows > 1:
+            m.d.comb += rd.addr.eq(address_next if cfg.pool_read == "sync" else address)
 
         return [rd.data[j * B:(j + 1) * B].as_signed() for j in range(P)]
 

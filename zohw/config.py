@@ -28,7 +28,7 @@ import statistics
 from dataclasses import dataclass, fields, asdict
 
 __all__ = [
-    "STRATEGIES", "SCALINGS", "SOURCES", "UNIFORM_FAMILY", "POOL_STRATEGIES",
+    "STRATEGIES", "SCALINGS", "SOURCES", "POOL_READS", "UNIFORM_FAMILY", "POOL_STRATEGIES",
     "EngineConfig", "fmix32", "mix_seed",
 ]
 
@@ -40,6 +40,9 @@ UNIFORM_FAMILY = ("uniform", "pezo-shift", "pezo-block", "pezo-otf")
 POOL_STRATEGIES = ("pezo-shift", "pezo-block")
 SCALINGS = ("none", "fixed", "adaptive")
 SOURCES = ("lfsr32", "xorshift32")
+#: Read port of the pool memory: asynchronous (distributed RAM: LUTRAM on xilinx7, DPR16X4 on
+#: ecp5) or registered (block RAM, which ice40 needs: it has no distributed RAM).
+POOL_READS = ("comb", "sync")
 CLT_K = (2, 4, 8, 12)
 
 MASK32 = 0xFFFF_FFFF
@@ -147,6 +150,9 @@ class EngineConfig:
     otf_sources : int or None
         R, uniform sources of ``pezo-otf`` shared by the P lanes (1 to P - 1); None picks
         max(1, P // 8).
+    pool_read : str
+        Read port of the pool: ``comb`` (asynchronous; distributed RAM) or ``sync`` (registered;
+        block RAM). The words and their timing at the stream are the same either way.
     """
 
     strategy: str = "pezo-block"
@@ -158,6 +164,7 @@ class EngineConfig:
     clt_k: int = 4
     icdf_bits: int | None = None
     otf_sources: int | None = None
+    pool_read: str = "comb"
 
     def __post_init__(self):
         _choice("strategy", self.strategy, STRATEGIES)
@@ -169,6 +176,7 @@ class EngineConfig:
         if self.strategy in POOL_STRATEGIES and self.pool % self.lanes:
             raise ValueError(f"pool must be a multiple of lanes ({self.lanes}), not {self.pool}")
         _choice("source", self.source, SOURCES)
+        _choice("pool_read", self.pool_read, POOL_READS)
         _positive_int("clt_k", self.clt_k, allowed=CLT_K)
         if self.icdf_bits is None:
             object.__setattr__(self, "icdf_bits", min(self.width - 1, 8))
