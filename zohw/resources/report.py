@@ -365,15 +365,16 @@ def _table(rows, fmax):
     return lines
 
 
-def render_markdown(report, *, heading_level=2, notes=True):
+def render_markdown(report, *, heading_level=2, notes=True, title=True):
     rows = report["rows"]
     fmax = any("fmax_mhz" in r for r in rows)
     h = "#" * heading_level
     out = []
     if notes:
         p = report["parameters"]
-        out += [f"{h} Resources per RNG strategy", "",
-                f"Yosys {report['yosys_version']}; every engine emits P × B bits per cycle "
+        if title:
+            out += [f"{h} Resources per RNG strategy", ""]
+        out += [f"Yosys {report['yosys_version']}; every engine emits P × B bits per cycle "
                 f"with replay (equal throughput). LUT = logic LUTs; LUTRAM = LUT sites used as "
                 f"distributed RAM/SRL (storage bits in parentheses); the Δ columns compare "
                 f"LUT + LUTRAM (ecp5: + 2 per CCU2C) and FF with the Gaussian baselines "
@@ -503,7 +504,7 @@ BEGIN, END = "<!-- resources:begin -->", "<!-- resources:end -->"
 def readme_table(report):
     note = ("<!-- generated from docs/resources_default.json by `make readme-resources`; "
             "do not edit by hand -->")
-    return note + "\n\n" + render_markdown(report, heading_level=3).rstrip() + "\n"
+    return note + "\n\n" + render_markdown(report, heading_level=2, title=False).rstrip() + "\n"
 
 
 def update_readme(readme_path, report):
