@@ -4,7 +4,7 @@
 :class:`zohw.hw.cim.BehaviouralCIMMacro` of every layer (``TrainerConfig.layer_cims``), a sample
 memory, a loss unit and an update unit around one controller FSM. Its integer arithmetic is the
 golden model's, :func:`zohw.sw.train.golden_step`, bit for bit; its schedule is the cycle model
-:func:`zohw.sw.train.cycle_breakdown` (see "Schedule" below).
+:func:`zohw.sw.train.cycle_breakdown` (the table below).
 
 One step s (d weights, flat order layer by layer, row-major ``r * cols + c``)
 --------------------------------------------------------------------------
@@ -65,13 +65,12 @@ Losses (integers, scores ``s_j = y_j >> logit_shift``, label y): hinge
 ``t_y = target``, 0 elsewhere; summed over the mini-batch (no saturation: the accumulator is as
 wide as the largest possible sum, :attr:`ZOTrainer.loss_bits`).
 
-Simulation speed
-----------------
+Ports
+-----
 Every top-level input that reaches the engine or a macro (``seed``, the ``init_*`` write port,
-``rb_addr``) passes a register first. Verilator re-evaluates logic that depends combinationally
-on a top-level input on every ``eval()`` — twice per clock cycle under cocotb — while logic fed
-by registers only is evaluated after the rising edge; with the macros' large combinational
-column sums behind such a path the model ran about twice as slow.
+``rb_addr``) passes a register first: no combinational path runs from a port into the macros.
+Read-back therefore takes :attr:`ZOTrainer.readback_latency` = 2 edges, and an ``init`` write
+lands one edge after it is presented.
 """
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
@@ -83,9 +82,9 @@ from zohw.train_config import CLASSES, PIXELS, TrainerConfig
 from .cim import BehaviouralCIMMacro, CIMSignature
 from .engine import PerturbationEngine
 
-__all__ = ["ZOTrainer", "TrainerPlan", "State", "sample_layout", "trainer_verilog", "TRAINER_TOPLEVEL",
-           "RUNTIME_FIELDS", "flat_verilog", "WRITE_PIPE", "UPDATE_PIPE", "SAMPLE_READ", "REQUANT", "DIFF",
-           "STROBES", "LABEL_BITS"]
+__all__ = ["ZOTrainer", "TrainerPlan", "State", "sample_layout", "trainer_verilog",
+           "flat_verilog", "TRAINER_TOPLEVEL", "RUNTIME_FIELDS", "WRITE_PIPE", "UPDATE_PIPE",
+           "SAMPLE_READ", "REQUANT", "DIFF", "STROBES", "LABEL_BITS"]
 
 TRAINER_TOPLEVEL = "zohw_trainer"
 #: TrainerConfig fields the hardware never reads (run-time inputs or host-side only).
