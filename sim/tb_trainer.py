@@ -23,7 +23,9 @@ Inputs come as JSON in the environment variable ``ZOHW_TB_ARGS``::
                                     #  "write_counts"}
      "readback_latency": 1,
      "step_timeout_cycles": 100000, # per step
-     "report_limit": 16}
+     "report_limit": 16,
+     "until_stopped": false}        # steps = 0 (run until stopped), stop pulsed during the
+                                    # last step
 
 The result goes as JSON to the path in ``ZOHW_TB_RESULT``: what the RTL produced (``l_plus``,
 ``l_minus``, ``g``, ``step_cycles``, ``weights``, ``write_counts``), ``mismatches`` (total count)
@@ -46,7 +48,8 @@ RESULT_ENV = "ZOHW_TB_RESULT"
 CLOCK_PERIOD_NS = 10
 
 DEFAULTS = {"steps": 1, "seed": 1, "d": None, "samples_path": None, "expected_path": None,
-            "readback_latency": 1, "step_timeout_cycles": 1_000_000, "report_limit": 16}
+            "readback_latency": 1, "step_timeout_cycles": 1_000_000, "report_limit": 16,
+            "until_stopped": False}
 
 
 def _int(handle, signed=False):
@@ -161,11 +164,14 @@ class TrainerTB:
         a = self.args
         dut = self.dut
         exp = self.expected
+        until_stopped = a["until_stopped"]
         dut.seed.value = a["seed"] & 0xFFFF_FFFF
-        dut.steps.value = a["steps"]
+        dut.steps.value = 0 if until_stopped else a["steps"]
         dut.start.value = 1
         await RisingEdge(dut.clk)
         dut.start.value = 0
+        if until_stopped and a["steps"] == 1:
+            await self.pulse_stop()
         self.start_cycle = self.cycle_now()
         t0 = time.monotonic()
         step_done = RisingEdge(dut.step_done)
@@ -191,6 +197,8 @@ class TrainerTB:
             self.sb.check(exp["l_plus"][s], lp, step=s, quantity="L+")
             self.sb.check(exp["l_minus"][s], lm, step=s, quantity="L-")
             self.sb.check(exp["g"][s], g, step=s, quantity="g")
+            if until_stopped and s == a["steps"] - 2:
+                await self.pulse_stop()          # the trainer stops after the next step
         self.run_wall = time.monotonic() - t0
         self.run_cycles = self.cycle_now() - self.start_cycle
         await RisingEdge(dut.clk)
@@ -198,6 +206,12 @@ class TrainerTB:
         if _int(dut.done) != 1 or _int(dut.busy) != 0:
             # the last step_done follows the last step's last cycle, when done is already set
             raise AssertionError("trainer not done after the last step")
+
+    async def pulse_stop(self):
+        await RisingEdge(self.dut.clk)
+        self.dut.stop.value = 1
+        await RisingEdge(self.dut.clk)
+        self.dut.stop.value = 0
 
     async def read_back(self):
         dut = self.dut

@@ -148,7 +148,7 @@ def _write_json(path, obj):
 
 def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, data=None,
                       capacity=2048, report_limit=16, timeout_s=None, progress=None,
-                      golden=None, fast_model=True) -> dict:
+                      golden=None, fast_model=True, until_stopped=False) -> dict:
     """Run ``steps`` training steps (default ``cfg.steps``) on the RTL and on the golden model,
     and compare them.
 
@@ -157,6 +157,8 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
     :class:`zohw.sw.train.TrainResult` of the same configuration and steps. ``fast_model``
     builds the Verilator model with only its ports public (:func:`ports_only_public`); False
     uses :func:`zohw.sim.runner.run_cocotb`'s plain build (every signal public, slower).
+    ``until_stopped`` starts the RTL with ``steps = 0`` (run until stopped) and pulses ``stop``
+    during the last step instead.
 
     Returns a dict with (at least) :data:`RESULT_KEYS`: ``mode`` ("cosim"), ``strategy``,
     ``steps``, ``test_accuracy`` (the RTL's final weights on the test set), ``train_loss`` (per
@@ -214,7 +216,7 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
                 "samples_path": str(samples_path), "expected_path": str(expected_path),
                 "readback_latency": rtl.readback_latency,
                 "step_timeout_cycles": 4 * rtl.cycles_per_step + 100_000,
-                "report_limit": report_limit}
+                "report_limit": report_limit, "until_stopped": until_stopped}
         sim_verilog = ports_public(verilog) if fast_model else verilog
         with ports_only_public() if fast_model else contextlib.nullcontext():
             run = run_cocotb(sim_verilog, TOPLEVEL, TB_MODULE, timeout_s=timeout_s,
@@ -232,6 +234,8 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
     predicted = predicted_cycles_per_step(cfg)
     sc = [c for c in tb["step_cycles"] if c is not None]
     measured = sum(sc) / len(sc) if sc else None
+    if measured is not None and measured == int(measured):
+        measured = int(measured)
     weights = tb["weights"]
     test_acc = None
     if len(weights) == cfg.params and all(w is not None for w in weights):

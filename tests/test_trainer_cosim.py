@@ -67,6 +67,13 @@ def test_default_cycle_model(default_run):
     assert r["sim_cycles_per_second"] > 0
 
 
+def test_run_until_stopped(default_run):
+    """steps = 0 runs until ``stop``: pulsed during step 2, the trainer stops after it."""
+    r = run_trainer_cosim(DEFAULT, 3, until_stopped=True)
+    assert r["error"] is None and r["mismatches"] == 0, r["first_mismatches"]
+    assert r["steps"] == 3
+
+
 def test_wrong_golden_is_reported(default_run):
     """A golden model with another update shift must mismatch (same cached build)."""
     r = run_trainer_cosim(DEFAULT, 4, golden_overrides={"lr_shift": DEFAULT.lr_shift - 2})
