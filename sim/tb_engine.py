@@ -117,6 +117,7 @@ class StreamSink:
         self.done = Event()
         self.done.set()
         self.stall_cycles = 0
+        self.load_cycles = []       # per load: cycles from the load strobe until busy fell
         self.ready.value = 0
 
     def arm(self, count, load, step, pass_):
@@ -338,14 +339,22 @@ class EngineTB:
         await self.pulse("load")
         await ReadOnly()
         waited = 0
-        while any(_bit(s.busy.value) != 0 for s in self.sinks):
+        busy_cycles = [None] * len(self.sinks)
+        while True:
+            for s in self.sinks:
+                if busy_cycles[s.index] is None and _bit(s.busy.value) == 0:
+                    busy_cycles[s.index] = waited
+            if None not in busy_cycles:
+                break
             if waited >= self.args["busy_timeout"]:
-                stuck = [s.index for s in self.sinks if _bit(s.busy.value) != 0]
+                stuck = [k for k, c in enumerate(busy_cycles) if c is None]
                 raise AssertionError(f"busy still high {waited} cycles after load "
                                      f"(engines {stuck})")
             await RisingEdge(self.dut.clk)
             await ReadOnly()
             waited += 1
+        for sink, cycles in zip(self.sinks, busy_cycles):
+            sink.load_cycles.append(cycles)
         return waited
 
     async def take(self, load, step, pass_):
@@ -400,6 +409,7 @@ class EngineTB:
                 "mismatches": sb.mismatches[k] if sb else 0,
                 "first_mismatches": sb.reports[k] if sb else [],
                 "stall_cycles": sink.stall_cycles,
+                "load_cycles": sink.load_cycles,
             })
         return {
             "engines": engines,
