@@ -202,6 +202,9 @@ def build(verilog: str, toplevel: str, *, timeout_s=None, progress=None):
     with _locked(base / f"{key}.lock"):
         if (final / _COMPLETE).is_file():      # another process built it meanwhile
             return final, 0.0
+        # Holding the key's lock, any temporary directory of this key is a killed build's.
+        for stale in base.glob(f"{key}.tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         if progress:
             progress(f"building Verilator model {key}")
         start = time.monotonic()
