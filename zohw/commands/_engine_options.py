@@ -6,16 +6,16 @@ from zohw.config import EngineConfig
 
 __all__ = ["add_engine_options", "engine_config", "one_line_errors"]
 
-#: (option, EngineConfig field, type, help)
+#: (option, EngineConfig field, type, metavar, help)
 _OPTIONS = (
-    ("--lanes", "lanes", int, "P, words per cycle"),
-    ("--width", "width", int, "B, bits per word"),
-    ("--pool", "pool", int, "N, pool words (pezo-shift, pezo-block)"),
-    ("--scaling", "scaling", str, "none, fixed or adaptive (default: the strategy's)"),
-    ("--source", "source", str, "uniform generator: lfsr32 or xorshift32"),
-    ("--clt-k", "clt_k", int, "K, uniforms per gauss-clt word (2, 4, 8, 12)"),
-    ("--icdf-bits", "icdf_bits", int, "index bits of the gauss-icdf table"),
-    ("--otf-sources", "otf_sources", int, "R, uniform sources of pezo-otf"),
+    ("--lanes", "lanes", int, "P", "words per cycle"),
+    ("--width", "width", int, "B", "bits per word"),
+    ("--pool", "pool", int, "N", "pool words (pezo-shift, pezo-block)"),
+    ("--scaling", "scaling", str, "MODE", "none, fixed or adaptive (default: the strategy's)"),
+    ("--source", "source", str, "NAME", "uniform generator: lfsr32 or xorshift32"),
+    ("--clt-k", "clt_k", int, "K", "uniforms per gauss-clt word (2, 4, 8, 12)"),
+    ("--icdf-bits", "icdf_bits", int, "I", "index bits of the gauss-icdf table"),
+    ("--otf-sources", "otf_sources", int, "R", "uniform sources of pezo-otf"),
 )
 
 
@@ -36,11 +36,11 @@ def add_engine_options(parser, *, strategy_required=True):
     parser.add_argument("--rng", metavar="STRATEGY", required=strategy_required,
                         help="perturbation strategy (gauss-clt, gauss-icdf, uniform, "
                              "rademacher, pezo-shift, pezo-block, pezo-otf)")
-    for option, field, typ, help_ in _OPTIONS:
+    for option, field, _, metavar, help_ in _OPTIONS:
         # Integers are parsed in engine_config, so that "--lanes many" is reported like every
         # other configuration error.
-        parser.add_argument(option, dest=f"cfg_{field}", default=None,
-                            metavar=field.upper() if typ is int else "MODE", help=help_)
+        parser.add_argument(option, dest=f"cfg_{field}", default=None, metavar=metavar,
+                            help=help_)
 
 
 def _integer(name, text):
@@ -54,7 +54,7 @@ def engine_config(args) -> EngineConfig:
     """The :class:`EngineConfig` the parsed options describe (ValueError/TypeError if
     invalid)."""
     fields = {}
-    for _, field, typ, _ in _OPTIONS:
+    for _, field, typ, _, _ in _OPTIONS:
         value = getattr(args, f"cfg_{field}")
         if value is None:
             continue
