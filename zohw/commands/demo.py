@@ -14,7 +14,7 @@ from ._engine_options import one_line_errors
 def register(subparsers):
     p = one_line_errors(subparsers.add_parser(
         "demo", help="generate, lint and co-simulate the default engine",
-        description=__doc__.splitlines()[0]))
+        description=__doc__.splitlines()[0].replace("``", "")))
     p.add_argument("-o", "--output", default="out/demo", metavar="DIR",
                    help="output directory (default out/demo)")
     p.add_argument("--params", type=int, default=1024, metavar="D",

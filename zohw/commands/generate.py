@@ -18,7 +18,7 @@ from ._engine_options import add_engine_options, engine_config, one_line_errors
 def register(subparsers):
     p = one_line_errors(subparsers.add_parser(
         "generate", help="write a perturbation engine's Verilog and manifest",
-        description=__doc__.splitlines()[0]))
+        description=__doc__.splitlines()[0].replace("``", "")))
     add_engine_options(p)
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
     p.add_argument("--top", default=None, metavar="NAME",

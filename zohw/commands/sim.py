@@ -21,7 +21,7 @@ RESULT_KEYS = ("strategy", "config_hash", "words_compared", "mismatches", "steps
 def register(subparsers):
     parser = one_line_errors(subparsers.add_parser(
         "sim", help="co-simulate generated RTL against the golden model",
-        description=__doc__.splitlines()[0]))
+        description=__doc__.splitlines()[0].replace("``", "")))
     sub = parser.add_subparsers(dest="target", required=True)
     p = one_line_errors(sub.add_parser(
         "perturb", help="cross-check a perturbation engine against its golden model",
