@@ -147,3 +147,14 @@ def test_sweep_plot_and_summary(tmp_path):
     assert png.stat().st_size > 10_000
     md = rp.render_markdown(report)
     assert "### ecp5: P = 16, B = 8 → 128 bits/cycle (lanes=16)" in md
+
+
+def test_tool_failure_exit_1(monkeypatch, capsys):
+    from zohw.resources.synth import SynthesisError
+
+    def fail(*a, **k):
+        raise SynthesisError("yosys (ecp5) failed (exit 1):\nERROR: something")
+    monkeypatch.setattr(rp, "run", fail)
+    assert cli.main(["resources", "--quiet", "--rng", "uniform", "--target", "ecp5"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("zohw resources: yosys (ecp5) failed") and "Traceback" not in err

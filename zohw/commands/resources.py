@@ -92,8 +92,15 @@ def run_command(args):
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     workers = jobs_n or min(os.cpu_count() or 1, len(jobs))
-    results = rp.run(entries, jobs, fmax=args.fmax, workers=workers, cache_dir=args.cache_dir,
-                     use_cache=not args.no_cache, progress=not args.quiet)
+    from zohw.resources.synth import SynthesisError
+    try:
+        results = rp.run(entries, jobs, fmax=args.fmax, workers=workers,
+                         cache_dir=args.cache_dir, use_cache=not args.no_cache,
+                         progress=not args.quiet)
+    except SynthesisError as exc:
+        # a tool failure, not a usage error: the message carries the tail of the tool's log
+        print(f"zohw resources: {exc}", file=sys.stderr)
+        return 1
     wall = time.monotonic() - t0
     cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
