@@ -229,14 +229,14 @@ def plot_study(path, report):
     ax1.set_ylim(0, 1)
     ax1.grid(alpha=0.3)
     ax1.legend(fontsize=7.5, loc="lower right")
-    ax1.set_title(f"digits, linear, hinge, ZO-SGD: accuracy against steps", fontsize=10)
+    ax1.set_title("digits, linear, hinge, ZO-SGD: accuracy against steps", fontsize=10)
     ys = range(len(keys))
     ax2.barh(list(ys), [m[k]["mean"] for k in keys], color=[cmap(i) for i in ys], alpha=0.8)
     for i, k in enumerate(keys):
         for a in m[k]["per_seed"].values():
             ax2.plot(a, i, "k.", ms=4)
-        ax2.text(min(m[k]["mean"] + 0.01, 0.9), i, f"{m[k]['mean']:.3f}", va="center",
-                 fontsize=8)
+        ax2.text(0.02, i, f"{m[k]['mean']:.3f}", va="center", fontsize=8, color="white",
+                 fontweight="bold")
     ax2.axvline(0.88, color="gray", ls=":", lw=1)
     ax2.set_yticks(list(ys))
     ax2.set_yticklabels([REFERENCE_LABELS.get(k, k).split(" (")[0] for k in keys], fontsize=8)
