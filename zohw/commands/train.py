@@ -67,7 +67,9 @@ DEFAULT_RNG = "pezo-otf"
 def register(subparsers):
     p = one_line_errors(subparsers.add_parser(
         "train", help="zeroth-order training on digits (golden model, or RTL with --cosim)",
-        description=__doc__.splitlines()[0]))
+        description="Zeroth-order training of a digits classifier in hardware arithmetic: the "
+                    "golden model (bit-exact with the RTL trainer) by default, the Verilated RTL "
+                    "with --cosim. The strategy defaults to pezo-otf."))
     add_engine_options(p, strategy_required=False)
     for option, field, metavar, help_ in _INT_OPTIONS:
         p.add_argument(option, dest=f"t_{field}", default=None, metavar=metavar, help=help_)
