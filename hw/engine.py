@@ -224,22 +224,35 @@ class PerturbationEngine(wiring.Component):
         lane_bits = P.bit_length() - 1
         matrix = step_matrix(cfg.source)
 
-        m.submodules.pool = pool = memory.Memory(shape=unsigned(P * B), depth=rows, init=[])
-        wr = pool.write_port(granularity=B)
-        rd = pool.read_port(domain="sync" if cfg.pool_read == "sync" else "comb")
-
+        read_domain = "sync" if cfg.pool_read == "sync" else "comb"
         gen = Signal(32)
         k = Signal(range(N))
         gen_next = _linear_step(gen, matrix)
         raw_next = gen_next[:B].as_signed()
 
+        # Pool word k lives in bank (lane) k mod P, row k // P. pezo-shift reads one row of all
+        # banks (one memory, P words wide); pezo-block addresses every bank on its own.
         write_word = Signal(signed(B))
         write = Signal()
-        m.d.comb += [
-            wr.addr.eq(k >> lane_bits),
-            wr.data.eq(write_word.as_unsigned().replicate(P)),
-            wr.en.eq(Mux(write, Const(1, P) << k[:lane_bits], 0)),
-        ]
+        if cfg.strategy == "pezo-shift":
+            m.submodules.pool = pool = memory.Memory(shape=unsigned(P * B), depth=rows, init=[])
+            wr = pool.write_port(granularity=B)
+            rd = pool.read_port(domain=read_domain)
+            m.d.comb += [
+                wr.addr.eq(k >> lane_bits),
+                wr.data.eq(write_word.as_unsigned().replicate(P)),
+                wr.en.eq(Mux(write, Const(1, P) << k[:lane_bits], 0)),
+            ]
+        else:
+            banks = []
+            for j in range(P):
+                bank = memory.Memory(shape=unsigned(B), depth=rows, init=[])
+                m.submodules[f"bank{j}"] = bank
+                bw = bank.write_port()
+                banks.append(bank.read_port(domain=read_domain))
+                lane_match = (k[:lane_bits] == j) if lane_bits else 1
+                m.d.comb += [bw.addr.eq(k >> lane_bits), bw.data.eq(write_word.as_unsigned()),
+                             bw.en.eq(write & lane_match)]
 
         with m.If(self.load):
             m.d.sync += [gen.eq(_mixed(self.seed, 0)), k.eq(0), phase.eq(Phase.FILL)]
@@ -297,11 +310,18 @@ class PerturbationEngine(wiring.Component):
                 with m.Else():
                     m.d.comb += blk_row_next.eq(blk_row + 1)
             m.d.sync += [lfsr.eq(lfsr_next), blk_row.eq(blk_row_next)]
-            address = (lfsr[:obits] + blk_row)[:obits]
-            address_next = (lfsr_next[:obits] + blk_row_next)[:obits]
+            source, source_row = ((lfsr_next, blk_row_next) if cfg.pool_read == "sync"
+                                  else (lfsr, blk_row))
+            if rows > 1:
+                for j, bank in enumerate(banks):
+                    # EngineConfig.block_lane_offset, plus the row within the block
+                    a = source.rotate_right(j % 16)[:obits]
+                    b = source.rotate_right((j + cfg.block_offset_twist) % 16)[:obits]
+                    m.d.comb += bank.addr.eq((a + b + source_row)[:obits])
+            return [bank.data.as_signed() for bank in banks]
+
         if rows > 1:
             m.d.comb += rd.addr.eq(address_next if cfg.pool_read == "sync" else address)
-
         return [rd.data[j * B:(j + 1) * B].as_signed() for j in range(P)]
 
     def _fill_adaptive(self, m, phase, gen, gen_next, raw_next, k, write, write_word):

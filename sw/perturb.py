@@ -6,11 +6,13 @@ start makes a replay re-emit the step's words, so step ``s`` covers transfer pos
 ``s*C … s*C + C - 1`` (C = :func:`cycles_per_step`). Generators are linear over GF(2), so all
 positions are computed at once with matrix powers (:func:`linear_sequence`) — no per-element loops.
 
-Pool strategies fill a pool of N words once per seed load (:func:`golden_pool`) and read rows of
-P words: ``pezo-shift`` reads row ``t mod (N/P)`` at position t; ``pezo-block`` reads, in cycle c
-of step s, row ``(off + c mod (N/P)) mod (N/P)`` where ``off`` is the row offset of block
-``c // (N/P)``, drawn from a 16-bit LFSR: one draw when a step starts and one when a block is
-completed, so step s uses draws ``s*D … s*D + D - 1`` with ``D = 1 + C // (N/P)``.
+Pool strategies fill a pool of N words once per seed load (:func:`golden_pool`); word k sits
+in bank (lane) ``k mod P``, row ``k // P``. ``pezo-shift`` reads row ``t mod (N/P)`` of every
+bank at position t. ``pezo-block`` reads, in cycle c of step s, lane j from row
+``(off_j + c mod (N/P)) mod (N/P)`` of bank j, where ``off_j`` is the lane's offset in block
+``c // (N/P)`` (:meth:`~zohw.config.EngineConfig.block_lane_offset` of a 16-bit LFSR draw): one
+draw when a step starts and one when a block is completed, so step s uses draws
+``s*D … s*D + D - 1`` with ``D = 1 + C // (N/P)``.
 """
 
 import math
@@ -226,10 +228,12 @@ def golden_stream(config, seed, d, steps, first_step=0):
         init = mix_seed(seed, BLOCK_LFSR_INDEX, bits=16)
         draws = linear_sequence(step_matrix("lfsr16", config.block_lfsr_steps), [init],
                                 1 + first_step * D, steps * D)
-        off = _pack(draws[:, 0, :config.block_offset_bits]).reshape(steps, D)
+        state = _pack(draws[:, 0, :]).reshape(steps, D)
+        lanes = torch.arange(P)
+        off = config.block_lane_offset(state[..., None], lanes)                  # [steps, D, P]
         c = torch.arange(C)
-        row = (off[:, c // R] + c % R) % R                                       # [steps, C]
-        return rows[row]
+        row = (off[:, c // R, :] + (c % R)[:, None]) % R                         # [steps, C, P]
+        return rows[row, lanes]
     words = _generator_words(config, seed, first_step * C, steps * C)
     return words.reshape(steps, C, P)
 

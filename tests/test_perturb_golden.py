@@ -101,3 +101,32 @@ def test_adaptive_scale_matches_float_within_table_precision():
         exact = 2 ** config.frac_bits * (256 / sumsq) ** 0.5 * 2 ** 10
         assert abs(adaptive_scale(config, sumsq) - exact) / exact < 0.02
     assert adaptive_scale(config, 0) == 0
+
+
+def test_reuse_rank_shift_confined_block_and_otf_span():
+    """pezo-shift's perturbations span only N/P directions (its N-periodic z is one of N/P
+    rotations); pezo-block's per-lane offsets span (almost) every direction of each block."""
+    d, steps = 650, 1200
+    shift = golden_perturbations(EngineConfig(strategy="pezo-shift"), 1, d, steps).double()
+    assert torch.linalg.matrix_rank(shift).item() == 256 // 16
+    block = golden_perturbations(EngineConfig(strategy="pezo-block"), 1, d, steps).double()
+    # a rotation keeps each bank's sum within a block: P - 1 directions per block are fixed
+    assert torch.linalg.matrix_rank(block[:, :256]).item() == 1 + 16 * 15
+    assert torch.linalg.matrix_rank(block).item() >= 0.9 * d
+    otf = golden_perturbations(EngineConfig(strategy="pezo-otf"), 1, d, steps).double()
+    assert torch.linalg.matrix_rank(otf).item() == d
+
+
+def test_block_lane_offsets_are_rich_enough():
+    """The lane offsets of one draw, as indicator functions of the LFSR state, have full rank
+    1 + P (R - 1); a single window of the state per lane would reach only about half."""
+    config = EngineConfig(strategy="pezo-block", lanes=16, pool=256)
+    states = torch.arange(1, 1 << 16)
+    R = config.pool_rows
+    onehots = [torch.nn.functional.one_hot(config.block_lane_offset(states, j), R)
+               for j in range(16)]
+    m = torch.cat(onehots, 1).double()
+    assert torch.linalg.matrix_rank(m).item() == 1 + 16 * (R - 1)
+    window = [torch.nn.functional.one_hot(((states >> j) | (states << (16 - j))) & (R - 1), R)
+              for j in range(16)]
+    assert torch.linalg.matrix_rank(torch.cat(window, 1).double()).item() < 1 + 16 * (R - 1)

@@ -291,10 +291,27 @@ class EngineConfig:
         """Bits of a ``pezo-block`` row offset: log2(N / P)."""
         return self.pool_rows.bit_length() - 1
 
-    @property
-    def block_lfsr_steps(self):
-        """Steps of the 16-bit block LFSR per offset draw (at least one)."""
-        return max(1, self.block_offset_bits)
+    #: Steps of the 16-bit block LFSR per draw: a whole new state for every block.
+    block_lfsr_steps = 16
+
+    #: The second rotation of :meth:`block_lane_offset`.
+    block_offset_twist = 5
+
+    def block_lane_offset(self, state, lane):
+        """Row offset of bank ``lane`` for a block-LFSR ``state`` (ints or integer tensors):
+        ``(rotr16(state, j) + rotr16(state, j + 5)) mod (N/P)`` with j = lane mod 16.
+
+        One offset per block would confine a block's perturbations to N/P directions; a plain
+        window of the state per lane (overlapping windows) to about half of the N. The sum of
+        two rotations makes the lanes' offsets independent enough that the perturbations of a
+        block span all N directions (rank 1 + P·(N/P - 1) of the lane-offset indicators,
+        checked in ``tests/test_perturb_golden.py``).
+        """
+        def rotr(x, r):
+            return ((x >> r) | (x << (16 - r))) & 0xFFFF
+        j = lane % 16
+        total = rotr(state, j) + rotr(state, (j + self.block_offset_twist) % 16)
+        return total & (self.pool_rows - 1)
 
     @property
     def clt_terms(self):
