@@ -32,6 +32,7 @@ def no_synthesis(monkeypatch):
     (["--sweep", "lanes=1,x"], "sweep lanes must be an integer, not 'x'"),
     (["--jobs", "0"], "jobs must be at least 1, not 0"),
     (["--plot", "chart.svg"], "plot must be a .png file"),
+    (["--pool-read", "dual"], "pool_read must be one of auto, comb, sync, not 'dual'"),
 ])
 def test_bad_input_one_line_exit_2(argv, message, capsys):
     assert cli.main(["resources", "--quiet", *argv]) == 2
@@ -46,7 +47,7 @@ def test_sweep_skips_invalid_points():
     base = {"lanes": 16, "width": 8, "pool": 256, "source": "xorshift32", "clt_k": 4}
     entries, jobs, skipped = rp.plan(specs, ["ice40"], base, rp.parse_sweep(["lanes=1,4"]))
     assert [s["strategy"] for s in skipped] == ["pezo-otf"] and skipped[0]["lanes"] == 1
-    strategies = {(p["lanes"], c.strategy) for p, c in entries}
+    strategies = {(p["lanes"], c.strategy) for p, c, _ in entries}
     assert (4, "pezo-otf") in strategies and (1, "gauss-clt") in strategies
     assert len(jobs) == len(entries)
 
@@ -58,6 +59,19 @@ def test_rng_all_and_baselines():
     # the baselines are always added, first
     assert rp.parse_rng("pezo-block:fixed") == [
         ("gauss-clt", None), ("gauss-icdf", None), ("pezo-block", "fixed")]
+
+
+def test_pool_read_auto_per_target():
+    base = {"lanes": 16, "width": 8, "pool": 256, "source": "xorshift32", "clt_k": 4}
+    entries, jobs, _ = rp.plan(rp.parse_rng("pezo-shift"), ["xilinx7", "ice40", "ecp5"], base)
+    ports = {(c.strategy, t): c.pool_read for _, c, t in entries}
+    assert ports[("pezo-shift", "ice40")] == "sync"
+    assert ports[("pezo-shift", "xilinx7")] == ports[("pezo-shift", "ecp5")] == "comb"
+    # the generator strategies share one configuration across targets
+    assert len({c.config_hash for _, c, _ in entries if c.strategy == "gauss-clt"}) == 1
+    assert len(jobs) == 9
+    entries, _, _ = rp.plan(rp.parse_rng("pezo-shift"), ["ice40"], base, pool_read="comb")
+    assert {c.pool_read for _, c, _ in entries} == {"comb"}
 
 
 def test_pool_sweep_shares_baseline_jobs():

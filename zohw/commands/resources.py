@@ -36,6 +36,10 @@ def register(subparsers):
                    help="gauss-icdf table index bits (default min(B-1, 8))")
     p.add_argument("--otf-sources", default=None, metavar="R",
                    help="pezo-otf uniform sources (default max(1, P/8))")
+    p.add_argument("--pool-read", default="auto", metavar="PORT",
+                   help="pool read port of pezo-shift/pezo-block: comb (distributed RAM), sync "
+                        "(block RAM) or auto (default: sync on ice40, which has no distributed "
+                        "RAM, comb elsewhere)")
     p.add_argument("--sweep", action="append", default=[], metavar="PARAM=V1,V2,…",
                    help="scaling sweep over lanes, width, pool, clt_k, icdf_bits or "
                         "otf_sources (repeatable: the cartesian product is synthesized)")
@@ -77,7 +81,7 @@ def run_command(args):
     if args.plot is not None and not args.plot.lower().endswith(".png"):
         raise ValueError(f"plot must be a .png file, not {args.plot!r}")
 
-    entries, jobs, skipped = rp.plan(specs, targets, base, sweep, args.scaling)
+    entries, jobs, skipped = rp.plan(specs, targets, base, sweep, args.scaling, args.pool_read)
     if not entries:
         raise ValueError("no valid configuration to synthesize")
     if args.fmax:
@@ -107,7 +111,7 @@ def run_command(args):
     command = "zohw resources " + " ".join(shlex.quote(a) for a in _argv_for_record(args))
     report = rp.build_report(entries, results, targets=targets, base=base, sweep=sweep,
                              skipped=skipped, fmax=args.fmax, wall_seconds=wall,
-                             command=command)
+                             command=command, pool_read=args.pool_read)
     fresh = sum(1 for r in results.values() if not r["cached"])
     report["synthesized"] = fresh
     report["cached"] = len(results) - fresh
@@ -141,6 +145,8 @@ def _argv_for_record(args):
         out += ["--source", args.source]
     if args.clt_k != str(EngineConfig.clt_k):
         out += ["--clt-k", args.clt_k]
+    if args.pool_read != "auto":
+        out += ["--pool-read", args.pool_read]
     for s in args.sweep:
         out += ["--sweep", s]
     if args.fmax:

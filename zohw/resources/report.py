@@ -22,7 +22,7 @@ PEZO_FAMILY = ("pezo-shift", "pezo-block", "pezo-otf")
 #: EngineConfig fields a ``--sweep`` may vary.
 SWEEPABLE = ("lanes", "width", "pool", "clt_k", "icdf_bits", "otf_sources")
 ROW_KEYS = ("strategy", "target", "lanes", "width", "pool", "scaling", "source", "clt_k",
-            "icdf_bits", "otf_sources", "lut", "lutram", "lut_total", "ff", "carry",
+            "icdf_bits", "otf_sources", "pool_read", "lut", "lutram", "lut_total", "ff", "carry",
             "ram_bits", "bram", "bram_bits", "dsp", "muxf")
 
 
@@ -97,7 +97,13 @@ def parse_sweep(items):
 
 # -- planning ---------------------------------------------------------------------------------
 
-def _config(strategy, scaling, base, explicit_scaling):
+#: ``--pool-read auto``: distributed RAM (asynchronous read) where the target has it, block RAM
+#: (registered read) where it does not — what a designer targeting that family would pick.
+AUTO_POOL_READ = {"xilinx7": "comb", "ice40": "sync", "ecp5": "comb"}
+POOL_READ_CHOICES = ("auto", "comb", "sync")
+
+
+def _config(strategy, scaling, base, explicit_scaling, pool_read="comb"):
     """EngineConfig for one strategy. A global ``--scaling`` applies where the strategy accepts
     it; a per-strategy ``:scaling`` must be valid (else the config's ValueError propagates)."""
     params = dict(base)
@@ -107,20 +113,28 @@ def _config(strategy, scaling, base, explicit_scaling):
         ok = (strategy in UNIFORM_FAMILY and
               (explicit_scaling != "adaptive" or strategy in POOL_STRATEGIES))
         params["scaling"] = explicit_scaling if ok else None
-    if strategy not in POOL_STRATEGIES and "pool" in params:
-        # the pool size is ignored by these strategies: keep the configuration (and its
-        # synthesis) identical across a pool sweep, but still within EngineConfig's rules
+    if strategy in POOL_STRATEGIES:
+        params["pool_read"] = pool_read
+    elif "pool" in params:
+        # pool size and pool port are ignored by these strategies: keep the configuration (and
+        # its synthesis) identical across a pool sweep and across targets, but still within
+        # EngineConfig's rules
         params["pool"] = EngineConfig.pool
     return EngineConfig(strategy=strategy, **params)
 
 
-def plan(specs, targets, base, sweep=None, scaling=None):
-    """The points of the comparison: a list of ``(point, strategy spec, config or error)``
-    where ``point`` is the dict of swept values, and the distinct ``(config, target)`` jobs.
+def plan(specs, targets, base, sweep=None, scaling=None, pool_read="auto"):
+    """The comparison: ``entries``, a list of ``(point, config, target)`` where ``point`` is
+    the dict of swept values; the distinct ``(config, target)`` jobs; the skipped points.
 
     Invalid combinations inside a sweep (e.g. ``pezo-otf`` at one lane) are reported as skipped;
     outside a sweep any invalid configuration raises ValueError before anything runs.
     """
+    if pool_read not in POOL_READ_CHOICES:
+        raise ValueError(f"pool_read must be one of {', '.join(POOL_READ_CHOICES)}, "
+                         f"not {pool_read!r}")
+    for t in targets:                       # validate targets before anything runs
+        check_target(t)
     sweep = sweep or {}
     names = list(sweep)
     points = [dict(zip(names, combo)) for combo in itertools.product(*sweep.values())] or [{}]
@@ -128,21 +142,21 @@ def plan(specs, targets, base, sweep=None, scaling=None):
     for point in points:
         params = {**base, **point}
         for strategy, sc in specs:
-            try:
-                cfg = _config(strategy, sc, params, scaling)
-            except (TypeError, ValueError) as exc:
-                if not sweep:
-                    raise
-                skipped.append({"strategy": strategy, **point, "reason": str(exc)})
-                continue
-            entries.append((point, cfg))
-    # validate targets before anything runs
-    for t in targets:
-        check_target(t)
+            for t in targets:
+                port = AUTO_POOL_READ[t] if pool_read == "auto" else pool_read
+                try:
+                    cfg = _config(strategy, sc, params, scaling, port)
+                except (TypeError, ValueError) as exc:
+                    if not sweep:
+                        raise
+                    skip = {"strategy": strategy, **point, "reason": str(exc)}
+                    if skip not in skipped:
+                        skipped.append(skip)
+                    continue
+                entries.append((point, cfg, t))
     jobs = {}
-    for _, cfg in entries:
-        for t in targets:
-            jobs.setdefault((cfg.config_hash, t), (cfg, t))
+    for _, cfg, t in entries:
+        jobs.setdefault((cfg.config_hash, t), (cfg, t))
     return entries, list(jobs.values()), skipped
 
 
@@ -208,6 +222,7 @@ def _row(point, cfg, target, res):
     row = {"strategy": cfg.strategy, "target": target, "lanes": cfg.lanes, "width": cfg.width,
            "pool": cfg.pool, "scaling": cfg.scaling, "source": cfg.source, "clt_k": cfg.clt_k,
            "icdf_bits": cfg.icdf_bits, "otf_sources": cfg.otf_sources,
+           "pool_read": cfg.pool_read if cfg.strategy in POOL_STRATEGIES else None,
            "config_hash": cfg.config_hash, "config_name": cfg.name,
            "throughput_bits_per_cycle": cfg.lanes * cfg.width, "replay": True,
            **{k: counts[k] for k in counts if k not in ("other", "cells")},
@@ -270,12 +285,11 @@ def summarize(rows):
 
 
 def build_report(entries, results, *, targets, base, sweep=None, skipped=(), fmax=False,
-                 wall_seconds=None, command=None):
+                 wall_seconds=None, command=None, pool_read="auto"):
     rows = []
     order = {s: i for i, s in enumerate(STRATEGIES)}
-    for point, cfg in entries:
-        for t in targets:
-            rows.append(_row(point, cfg, t, results[(cfg.config_hash, t)]))
+    for point, cfg, t in entries:
+        rows.append(_row(point, cfg, t, results[(cfg.config_hash, t)]))
     rows.sort(key=lambda r: (list(TARGETS).index(r["target"]),
                              tuple(sorted((r.get("sweep") or {}).items())),
                              order[r["strategy"]], r["scaling"]))
@@ -288,7 +302,7 @@ def build_report(entries, results, *, targets, base, sweep=None, skipped=(), fma
         "tools": {"python": platform.python_version()},
         "targets": {t: {"script": TARGETS[t].script("<top>"),
                         "description": TARGETS[t].description} for t in targets},
-        "parameters": {k: v for k, v in base.items()},
+        "parameters": {**base, "pool_read": pool_read},
         "sweep": sweep or {},
         "skipped": list(skipped),
         "equal_throughput": (
@@ -337,6 +351,8 @@ def _label(row):
         extra.append(f"R={row['otf_sources']}")
     elif s in POOL_STRATEGIES:
         extra.append(f"N={row['pool']}")
+        if row.get("pool_read"):
+            extra.append("async read" if row["pool_read"] == "comb" else "sync read")
     if row["scaling"] != "none":
         extra.append(f"{row['scaling']} scaling")
     return f"`{s}`" + (f" ({', '.join(extra)})" if extra else "")
