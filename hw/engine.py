@@ -225,6 +225,8 @@ class PerturbationEngine(wiring.Component):
         matrix = step_matrix(cfg.source)
 
         read_domain = "sync" if cfg.pool_read == "sync" else "comb"
+        # pezo-block's sign generators take their warm-up step after the fill
+        self._after_fill = Phase.WARM if cfg.strategy == "pezo-block" else Phase.INIT
         gen = Signal(32)
         k = Signal(range(N))
         gen_next = _linear_step(gen, matrix)
@@ -261,7 +263,7 @@ class PerturbationEngine(wiring.Component):
                 m.d.sync += [gen.eq(gen_next), k.eq(k + 1)]
                 m.d.comb += [write.eq(1), write_word.eq(self._scale_uniform(raw_next))]
                 with m.If(k == N - 1):
-                    m.d.sync += phase.eq(Phase.INIT)
+                    m.d.sync += phase.eq(self._after_fill)
         if cfg.scaling == "adaptive":
             self._fill_adaptive(m, phase, gen, gen_next, raw_next, k, write, write_word)
 
@@ -318,7 +320,24 @@ class PerturbationEngine(wiring.Component):
                     a = source.rotate_right(j % 16)[:obits]
                     b = source.rotate_right((j + cfg.block_offset_twist) % 16)[:obits]
                     m.d.comb += bank.addr.eq((a + b + source_row)[:obits])
-            return [bank.data.as_signed() for bank in banks]
+
+            # A fresh sign per word (XOR-negation), from checkpointed generators.
+            signs = [Signal(32, name=f"sign_gen{g}") for g in range(cfg.sign_generators)]
+            ckpts = [Signal(32, name=f"sign_ckpt{g}") for g in range(cfg.sign_generators)]
+            with m.If(self.load):
+                m.d.sync += [g.eq(_mixed(self.seed, 1 + i)) for i, g in enumerate(signs)]
+            with m.Elif(phase == Phase.WARM):
+                m.d.sync += [g.eq(_linear_step(g, matrix)) for g in signs]
+                m.d.sync += phase.eq(Phase.INIT)
+            with m.Elif((phase == Phase.INIT) | (running & self.advance)):
+                m.d.sync += [c.eq(g) for c, g in zip(ckpts, signs)]
+            with m.Elif(running & self.replay):
+                m.d.sync += [g.eq(c) for c, g in zip(ckpts, signs)]
+            with m.Elif(transfer):
+                m.d.sync += [g.eq(_linear_step(g, matrix)) for g in signs]
+            sign_bits = Cat(*signs)
+            return [(bank.data ^ sign_bits[j].replicate(B)).as_signed()
+                    for j, bank in enumerate(banks)]
 
         if rows > 1:
             m.d.comb += rd.addr.eq(address_next if cfg.pool_read == "sync" else address)
@@ -373,7 +392,7 @@ class PerturbationEngine(wiring.Component):
                     lo, hi = C(cfg.word_min, signed(B)), C(cfg.word_max, signed(B))
                     m.d.comb += [write.eq(1), write_word.eq(_saturate(acc >> Fs, lo, hi))]
                     with m.If(k == N - 1):
-                        m.d.sync += [second.eq(0), phase.eq(Phase.INIT)]
+                        m.d.sync += [second.eq(0), phase.eq(self._after_fill)]
                 with m.Else():
                     with m.If(k == N - 1):
                         m.d.sync += phase.eq(Phase.SCALE)

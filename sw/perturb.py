@@ -12,7 +12,8 @@ bank at position t. ``pezo-block`` reads, in cycle c of step s, lane j from row
 ``(off_j + c mod (N/P)) mod (N/P)`` of bank j, where ``off_j`` is the lane's offset in block
 ``c // (N/P)`` (:meth:`~zohw.config.EngineConfig.block_lane_offset` of a 16-bit LFSR draw): one
 draw when a step starts and one when a block is completed, so step s uses draws
-``s*D … s*D + D - 1`` with ``D = 1 + C // (N/P)``.
+``s*D … s*D + D - 1`` with ``D = 1 + C // (N/P)``. Each ``pezo-block`` word is then XOR-negated
+by a fresh sign bit (lane j: bit j of its sign generators' word at that position).
 """
 
 import math
@@ -233,7 +234,11 @@ def golden_stream(config, seed, d, steps, first_step=0):
         off = config.block_lane_offset(state[..., None], lanes)                  # [steps, D, P]
         c = torch.arange(C)
         row = (off[:, c // R, :] + (c % R)[:, None]) % R                         # [steps, C, P]
-        return rows[row, lanes]
+        words = rows[row, lanes]
+        init = [mix_seed(seed, 1 + g) for g in range(config.sign_generators)]
+        signs = linear_sequence(step_matrix(config.source), init, 1 + first_step * C, steps * C)
+        flip = signs.reshape(steps, C, -1)[..., :P] == 1
+        return torch.where(flip, -words - 1, words)                              # XOR-negate
     words = _generator_words(config, seed, first_step * C, steps * C)
     return words.reshape(steps, C, P)
 

@@ -68,11 +68,9 @@ def test_pezo_shift_is_pool_periodic_and_block_is_not():
     zb = golden_perturbations(block, 5, d, steps)
     same = (zb[:, :d - 256] == zb[:, 256:]).double().mean().item()
     assert same < 0.2, f"{same:.2f} of the pairs (i, i + N) are equal"
-    # each full block reads the whole pool, rotated by a random multiple of P
-    pool = golden_pool(block, 5).sort().values
-    assert torch.equal(zb[:, :256].sort(dim=1).values, pool.expand(steps, -1))
-    offsets = {int((zb[s, :256] == pool[0]).nonzero()[0]) for s in range(steps)}
-    assert len(offsets) > 4
+    # every word is a pool word, or its XOR-negation (-v - 1) under a fresh sign bit
+    pool = golden_pool(block, 5)
+    assert bool((torch.isin(zb, pool) | torch.isin(-zb - 1, pool)).all())
 
 
 def test_replay_positions_are_step_aligned():
@@ -105,14 +103,12 @@ def test_adaptive_scale_matches_float_within_table_precision():
 
 def test_reuse_rank_shift_confined_block_and_otf_span():
     """pezo-shift's perturbations span only N/P directions (its N-periodic z is one of N/P
-    rotations); pezo-block's per-lane offsets span (almost) every direction of each block."""
+    rotations); pezo-block's per-lane offsets and fresh signs span every direction."""
     d, steps = 650, 1200
     shift = golden_perturbations(EngineConfig(strategy="pezo-shift"), 1, d, steps).double()
     assert torch.linalg.matrix_rank(shift).item() == 256 // 16
     block = golden_perturbations(EngineConfig(strategy="pezo-block"), 1, d, steps).double()
-    # a rotation keeps each bank's sum within a block: P - 1 directions per block are fixed
-    assert torch.linalg.matrix_rank(block[:, :256]).item() == 1 + 16 * 15
-    assert torch.linalg.matrix_rank(block).item() >= 0.9 * d
+    assert torch.linalg.matrix_rank(block).item() == d
     otf = golden_perturbations(EngineConfig(strategy="pezo-otf"), 1, d, steps).double()
     assert torch.linalg.matrix_rank(otf).item() == d
 

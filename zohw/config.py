@@ -253,7 +253,9 @@ class EngineConfig:
         - ``gauss-icdf``: ``icdf`` — P fields of icdf_bits + 1 bits: the low icdf_bits index the
           half table, the top bit is the sign.
         - ``pezo-otf``: ``raw`` — R words of B bits, then ``sign`` — P bits.
-        - ``pezo-shift``/``pezo-block``: ``raw`` — one B-bit word per fill cycle.
+        - ``pezo-shift``/``pezo-block``: ``raw`` — one B-bit word per fill cycle (generator
+          0). ``pezo-block`` also draws P sign bits per cycle from its
+          :attr:`sign_generators` (generators 1 …).
         """
         P, B = self.lanes, self.width
         if self.strategy == "uniform":
@@ -276,8 +278,13 @@ class EngineConfig:
 
     @property
     def generators(self):
-        """Number of 32-bit uniform generators."""
+        """Number of 32-bit uniform generators (pezo-block: the fill generator only)."""
         return -(-self.random_bits // 32)
+
+    @property
+    def sign_generators(self):
+        """``pezo-block``: 32-bit generators for the P sign bits per cycle, indices 1 …"""
+        return -(-self.lanes // 32) if self.strategy == "pezo-block" else 0
 
     # -- strategy constants --------------------------------------------------------------------
 
