@@ -149,11 +149,12 @@ def _fo_lr(args):
 
 
 def run_cosim(cfg, args):
-    """Hook of ``--cosim``: run ``cfg`` on the Verilated RTL trainer and return the result dict
-    (same keys as the golden mode, ``mode`` = "cosim"). Not built yet: wire
-    ``zohw.sim.trainer_cosim.run_trainer_cosim(cfg)`` here when the RTL trainer lands."""
-    # a ValueError: reported by zohw.cli as one line with exit code 2
-    raise ValueError("co-simulation of the trainer is not built yet")
+    """``--cosim``: run ``cfg`` on the Verilated RTL trainer (:mod:`zohw.sim.trainer_cosim`)
+    and return the result dict (same keys as the golden mode, ``mode`` = "cosim")."""
+    from zohw.sim.trainer_cosim import run_trainer_cosim
+
+    say = None if args.quiet else (lambda m: print(f"zohw train: {m}", file=sys.stderr))
+    return run_trainer_cosim(cfg, progress=say)
 
 
 def result_dict(res, references=()):
@@ -274,4 +275,4 @@ def run_train(args):
         for kind, ref in doc.get("references", {}).items():
             line += f"; {kind} {ref['test_accuracy']:.4f}"
         print(line, file=sys.stderr)
-    return 0
+    return 1 if doc["mismatches"] else 0
