@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test bench clean
+.PHONY: venv demo test bench resources accuracy readme clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,22 @@ test: $(STAMP)
 # Co-simulation throughput of the default engine (out/bench.json).
 bench: $(STAMP)
 	$(VENV)/bin/zohw sim perturb --rng pezo-block --params 4096 --steps 16 --json out/bench.json
+
+# The default resource comparison (all strategies x 3 targets, P = 16, B = 8) and its README table.
+resources: $(STAMP)
+	$(VENV)/bin/zohw resources --rng all --target xilinx7,ice40,ecp5 --lanes 16 --width 8 \
+	  --json docs/resources_default.json --markdown docs/resources_default.md \
+	  --plot docs/resources_default.png
+	$(PY) -m zohw.resources --readme README.md --json docs/resources_default.json
+
+# The digits accuracy study (every strategy, float MeZO, first-order SGD; ~10 min) and its table.
+accuracy: $(STAMP)
+	$(PY) -m zohw.sw.study --out docs/accuracy --readme README.md
+
+# Re-render both README tables from the stored JSON, without recomputing.
+readme: $(STAMP)
+	$(PY) -m zohw.resources --readme README.md --json docs/resources_default.json
+	$(PY) -m zohw.sw.study --out docs/accuracy --render-only --readme README.md
 
 clean:
 	rm -rf $(VENV) .cache out
