@@ -188,8 +188,9 @@ def render_markdown(report, heading_level=2):
         f"`pezo-shift` reaches {v['pezo_shift_accuracy']:.3f} "
         f"({v['pezo_shift_gap_points']:+.1f} points): with d = 650 weights and a 256-word "
         f"pool its perturbations span at most N/P = 16 directions, so training is confined to "
-        f"a 16-dimensional subspace; `pezo-block` (≤ 16 directions per 256-weight block) "
-        f"suffers the same way — see `docs/trainer.md`.",
+        f"a 16-dimensional subspace. `pezo-block` reads the same pool with per-lane random "
+        f"block offsets and a fresh sign per word, which spans every direction — see "
+        f"`docs/strategies.md`.",
         "",
         f"Regenerate: `make accuracy` (`python -m zohw.sw.study --out docs/accuracy "
         f"--readme README.md`; {len(report['runs'])} trainings, "
