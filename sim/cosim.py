@@ -14,6 +14,7 @@ from pathlib import Path
 from amaranth.back import verilog as amaranth_verilog
 
 from zohw.config import EngineConfig
+from zohw.sim.tbio import ARGS_ENV, RESULT_ENV
 
 from .bank import BANK_TOPLEVEL, bank_verilog
 from .runner import cache_root, run_cocotb
@@ -155,8 +156,8 @@ def cross_check(configs, *, seed=1, d=1024, steps=8, reloads=(), backpressure=0.
         args["golden_module"] = golden_module
     try:
         run = run_cocotb(text, toplevel, TB_MODULE, timeout_s=timeout_s, progress=progress,
-                         extra_env={"ZOHW_TB_ARGS": json.dumps(args),
-                                    "ZOHW_TB_RESULT": str(result_path)})
+                         extra_env={ARGS_ENV: json.dumps(args),
+                                    RESULT_ENV: str(result_path)})
         try:
             result = json.loads(Path(result_path).read_text())
         except (OSError, ValueError) as exc:

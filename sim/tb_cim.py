@@ -38,7 +38,6 @@ torch in the simulator process is slow, so the host normally supplies it; see
 """
 
 import json
-import os
 import random
 import time
 
@@ -46,8 +45,8 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Event, ReadOnly, RisingEdge
 
-ARGS_ENV = "ZOHW_TB_ARGS"
-RESULT_ENV = "ZOHW_TB_RESULT"
+from zohw.sim.tbio import ARGS_ENV, RESULT_ENV, run_recorded, tb_args
+
 CLOCK_PERIOD_NS = 10
 
 DEFAULTS = {"rng_seed": 0, "backpressure": 0.3, "input_gaps": 0.3, "report_limit": 8,
@@ -422,29 +421,11 @@ def format_mismatch(m):
             f"expected {m['expected']}, got {m['got']}")
 
 
-def _write_json(path, obj):
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
-
 
 @cocotb.test()
 async def cim_cross_check(dut):
     """Weights written and read back; every result column equals the golden model's."""
-    args = json.loads(os.environ[ARGS_ENV])
-    tb = CIMTB(dut, args)
-    start = time.monotonic()
-    error = None
-    try:
-        await tb.run()
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        result = tb.result(time.monotonic() - start, error)
-        if os.environ.get(RESULT_ENV):
-            _write_json(os.environ[RESULT_ENV], result)
+    result = await run_recorded(CIMTB(dut, tb_args()))
     lines = []
     if result["mismatches"]:
         lines.append(f"{result['mismatches']} result mismatches of {result['columns_compared']} "

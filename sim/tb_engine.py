@@ -51,17 +51,15 @@ mismatch or protocol error.
 
 import importlib
 import json
-import os
 import random
-import time
 
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import (ClockCycles, Event, ReadOnly, RisingEdge, SimTimeoutError,
                              with_timeout)
 
-ARGS_ENV = "ZOHW_TB_ARGS"
-RESULT_ENV = "ZOHW_TB_RESULT"
+from zohw.sim.tbio import run_recorded, tb_args
+
 CLOCK_PERIOD_NS = 10
 
 DEFAULTS = {
@@ -427,29 +425,11 @@ class EngineTB:
         }
 
 
-def _write_json(path, obj):
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
-
 
 @cocotb.test()
 async def cross_check(dut):
     """Every transfer of every engine equals the golden model's word."""
-    args = json.loads(os.environ[ARGS_ENV])
-    tb = EngineTB(dut, args)
-    start = time.monotonic()
-    error = None
-    try:
-        await tb.run()
-    except Exception as exc:  # record what happened, then fail the test
-        error = f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        result = tb.result(time.monotonic() - start, error)
-        if os.environ.get(RESULT_ENV):
-            _write_json(os.environ[RESULT_ENV], result)
+    result = await run_recorded(EngineTB(dut, tb_args()))
     lines = []
     for e in result["engines"]:
         if e["mismatches"]:

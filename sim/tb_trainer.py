@@ -36,15 +36,14 @@ counts (``run_cycles`` from ``start`` to the last ``step_done``) and the wall ti
 """
 
 import json
-import os
 import time
 
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, First, ReadOnly, RisingEdge, Timer
 
-ARGS_ENV = "ZOHW_TB_ARGS"
-RESULT_ENV = "ZOHW_TB_RESULT"
+from zohw.sim.tbio import run_recorded, tb_args
+
 CLOCK_PERIOD_NS = 10
 
 DEFAULTS = {"steps": 1, "seed": 1, "d": None, "samples_path": None, "expected_path": None,
@@ -265,29 +264,11 @@ class TrainerTB:
         }
 
 
-def _write_json(path, obj):
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f)
-    os.replace(tmp, path)
-
 
 @cocotb.test()
 async def train_cross_check(dut):
     """Every step's L+, L-, g and the final weights and write counts equal the golden's."""
-    args = json.loads(os.environ[ARGS_ENV])
-    tb = TrainerTB(dut, args)
-    start = time.monotonic()
-    error = None
-    try:
-        await tb.run()
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        result = tb.result(time.monotonic() - start, error)
-        if os.environ.get(RESULT_ENV):
-            _write_json(os.environ[RESULT_ENV], result)
+    result = await run_recorded(TrainerTB(dut, tb_args()))
     if result["mismatches"]:
         first = "; ".join(format_mismatch(m) for m in result["first_mismatches"][:4])
         raise AssertionError(f"{result['mismatches']} mismatches; first: {first}")

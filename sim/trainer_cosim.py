@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from zohw.train_config import TrainerConfig
+from zohw.sim.tbio import ARGS_ENV, RESULT_ENV
 
 from .runner import cache_root, run_cocotb
 
@@ -229,8 +230,8 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
         with ports_only_public() if fast_model else contextlib.nullcontext():
             run = run_cocotb(sim_verilog, TOPLEVEL, TB_MODULE, timeout_s=timeout_s,
                              progress=progress,
-                             extra_env={"ZOHW_TB_ARGS": json.dumps(args),
-                                        "ZOHW_TB_RESULT": str(result_path)})
+                             extra_env={ARGS_ENV: json.dumps(args),
+                                        RESULT_ENV: str(result_path)})
         if not result_path.is_file():
             raise RuntimeError(f"the trainer testbench wrote no result (log: {run['log']})")
         tb = json.loads(result_path.read_text())
