@@ -518,8 +518,8 @@ BEGIN, END = "<!-- resources:begin -->", "<!-- resources:end -->"
 
 
 def readme_table(report):
-    note = ("<!-- generated from docs/resources_default.json by `make readme` (or `make resources`); "
-            "do not edit by hand -->")
+    note = ("<!-- generated from docs/resources_default.json by `make readme` "
+            "(or `make resources`); do not edit by hand -->")
     return note + "\n\n" + render_markdown(report, heading_level=2, title=False).rstrip() + "\n"
 
 
