@@ -1,7 +1,9 @@
 """``zohw demo``: the end-to-end flow on the default configuration, in one command.
 
 Generates the default engine's Verilog into ``out/demo/``, lints it with ``verilator -Wall``,
-cross-checks it against the golden model in co-simulation, and prints a summary.
+cross-checks it against the golden model in co-simulation, compares every strategy's resources
+on xilinx7 (Yosys), trains the digits classifier in hardware arithmetic (golden model, beside
+float Gaussian MeZO), co-simulates the RTL trainer for a few steps, and prints a summary.
 """
 
 import sys
@@ -20,6 +22,10 @@ def register(subparsers):
     p.add_argument("--params", type=int, default=1024, metavar="D",
                    help="weights per step (default 1024)")
     p.add_argument("--steps", type=int, default=8, help="steps (default 8)")
+    p.add_argument("--train-steps", type=int, default=2000, metavar="T",
+                   help="golden training steps (default 2000)")
+    p.add_argument("--cosim-steps", type=int, default=20, metavar="T",
+                   help="RTL trainer co-simulation steps (default 20)")
     p.set_defaults(func=run)
 
 
@@ -40,34 +46,78 @@ def run(args):
     t = time.monotonic()
     manifest = generate(config, out)
     verilog = out / manifest["verilog"]
-    print(f"[1/3] generated {verilog} ({verilog.stat().st_size:,} bytes) "
+    print(f"[1/6] generated {verilog} ({verilog.stat().st_size:,} bytes) "
           f"in {time.monotonic() - t:.1f} s")
 
     t = time.monotonic()
     ok, output = verilator_lint(verilog.read_text(), manifest["toplevel"])
-    print(f"[2/3] verilator --lint-only -Wall: {'clean' if ok else 'FAILED'} "
+    print(f"[2/6] verilator --lint-only -Wall: {'clean' if ok else 'FAILED'} "
           f"({time.monotonic() - t:.1f} s)")
     if not ok:
         print(output, file=sys.stderr)
         return 1
 
     try:
-        with Spinner("[3/3] co-simulation") as spinner:
+        with Spinner("[3/6] co-simulation") as spinner:
             result = cross_check([config], d=args.params, steps=args.steps, bank=False,
-                                 progress=lambda m: spinner.phase(f"[3/3] {m}"))
+                                 progress=lambda m: spinner.phase(f"[3/6] {m}"))
     except SimulationError as exc:
-        print(f"[3/3] co-simulation failed: {str(exc).splitlines()[0]}", file=sys.stderr)
+        print(f"[3/6] co-simulation failed: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1
     doc = perturb_result(config, result, seed=1, params=args.params, backpressure=0.25)
     write_json_atomic(out / "cosim.json", doc)
     build = (f"Verilator build {doc['build_seconds']:.1f} s" if doc["build_seconds"]
              else "Verilator model cached")
-    print(f"[3/3] co-simulation: {doc['words_compared']:,} words compared over "
+    print(f"[3/6] co-simulation: {doc['words_compared']:,} words compared over "
           f"{doc['steps']} steps and {doc['replays']} replays, {doc['mismatches']} mismatches; "
           f"{build}; {doc['cycles']:,} cycles in {doc['sim_seconds']:.1f} s "
           f"({doc['words_per_second'] or 0:,.0f} words/s)")
     for m in doc["first_mismatches"][:3]:
         print(f"  mismatch: step {m['step']} pass {m['pass']} cycle {m['cycle']} lane "
               f"{m['lane']} (index {m['index']}): expected {m['expected']}, got {m['got']}")
-    print(f"{'PASS' if doc['passed'] else 'FAIL'}: results in {out}/")
-    return 0 if doc["passed"] else 1
+    if not doc["passed"]:
+        print(f"FAIL: results in {out}/")
+        return 1
+    return _demo_system(args, out)
+
+
+def _demo_system(args, out):
+    """Steps 4-6: resources, training in hardware arithmetic, RTL trainer co-simulation —
+    each through its own command, so the demo shows exactly what the commands do."""
+    import json
+
+    from zohw.cli import main
+
+    def load(name):
+        return json.loads((out / name).read_text())
+
+    print("[4/6] resources: every strategy on xilinx7 at P = 16, B = 8 (Yosys) ...", flush=True)
+    rc = main(["resources", "--rng", "all", "--target", "xilinx7", "--lanes", "16",
+               "--width", "8", "--quiet", "--json", str(out / "resources.json"),
+               "--markdown", str(out / "resources.md"), "--plot", str(out / "resources.png")])
+    if rc:
+        return rc
+    rows = {r["strategy"]: r for r in load("resources.json")["rows"]}
+    print("      " + ", ".join(f"{s} {r['lut_total'] if 'lut_total' in r else r['lut']} LUT "
+                                f"{r['ff']} FF" for s, r in rows.items()))
+
+    print(f"[5/6] training digits for {args.train_steps} steps in hardware arithmetic "
+          f"(pezo-otf) beside float Gaussian MeZO ...", flush=True)
+    rc = main(["train", "--rng", "pezo-otf", "--steps", str(args.train_steps), "--quiet",
+               "--reference", "float-gauss", "--json", str(out / "train.json"),
+               "--plot", str(out / "train.png")])
+    if rc:
+        return rc
+    train = load("train.json")
+    ref = train.get("references", {}).get("float-gauss", {})
+    print(f"      test accuracy {train['test_accuracy']:.3f} (float MeZO "
+          f"{ref.get('test_accuracy', float('nan')):.3f}); plot {out / 'train.png'}")
+
+    print(f"[6/6] RTL trainer co-simulation, {args.cosim_steps} steps ...", flush=True)
+    rc = main(["train", "--cosim", "--steps", str(args.cosim_steps), "--quiet",
+               "--eval-every", str(args.cosim_steps), "--json", str(out / "train_cosim.json")])
+    cosim = load("train_cosim.json")
+    print(f"      {cosim['mismatches']} mismatches; {cosim['cycles_per_step']} cycles/step "
+          f"(model {cosim['predicted_cycles_per_step']})")
+    print(f"{'PASS' if rc == 0 else 'FAIL'}: results in {out}/")
+    return rc
