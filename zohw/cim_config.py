@@ -19,18 +19,11 @@ import hashlib
 import json
 from dataclasses import dataclass, fields, asdict
 
+from zohw.validate import integer as _int
+
 __all__ = ["INPUT_MODES", "CIMConfig", "DIGITS_CIM"]
 
 INPUT_MODES = ("serial", "parallel")
-
-
-def _int(name, value, lo, hi=None):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer, not {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        rng = f"from {lo} to {hi}" if hi is not None else f"at least {lo}"
-        raise ValueError(f"{name} must be an integer {rng}, not {value!r}")
-    return value
 
 
 def _signed_width(lo, hi):

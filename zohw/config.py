@@ -27,6 +27,8 @@ import math
 import statistics
 from dataclasses import dataclass, fields, asdict
 
+from .validate import choice as _choice, integer as _int
+
 __all__ = [
     "STRATEGIES", "SCALINGS", "SOURCES", "POOL_READS", "UNIFORM_FAMILY", "POOL_STRATEGIES",
     "EngineConfig", "fmix32", "mix_seed",
@@ -102,25 +104,6 @@ def mix_seed(seed, k, bits=32):
     return s if s else c
 
 
-def _positive_int(name, value, lo=1, hi=None, allowed=None):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer, not {value!r}")
-    if allowed is not None and value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(str, allowed))}, not {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        rng = f"from {lo} to {hi}" if hi is not None else f"at least {lo}"
-        raise ValueError(f"{name} must be an integer {rng}, not {value!r}")
-    return value
-
-
-def _choice(name, value, allowed):
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a string, not {value!r}")
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
-    return value
-
-
 @dataclass(frozen=True)
 class EngineConfig:
     """Configuration of one perturbation engine.
@@ -168,25 +151,25 @@ class EngineConfig:
 
     def __post_init__(self):
         _choice("strategy", self.strategy, STRATEGIES)
-        _positive_int("lanes", self.lanes, 1, 64)
-        _positive_int("width", self.width, 4, 16)
-        _positive_int("pool", self.pool, 1, 4096)
+        _int("lanes", self.lanes, 1, 64)
+        _int("width", self.width, 4, 16)
+        _int("pool", self.pool, 1, 4096)
         if self.pool & (self.pool - 1):
             raise ValueError(f"pool must be a power of two, not {self.pool}")
         if self.strategy in POOL_STRATEGIES and self.pool % self.lanes:
             raise ValueError(f"pool must be a multiple of lanes ({self.lanes}), not {self.pool}")
         _choice("source", self.source, SOURCES)
         _choice("pool_read", self.pool_read, POOL_READS)
-        _positive_int("clt_k", self.clt_k, allowed=CLT_K)
+        _int("clt_k", self.clt_k, allowed=CLT_K)
         if self.icdf_bits is None:
             object.__setattr__(self, "icdf_bits", min(self.width - 1, 8))
-        _positive_int("icdf_bits", self.icdf_bits, 2, self.width - 1)
+        _int("icdf_bits", self.icdf_bits, 2, self.width - 1)
         if self.otf_sources is None:
             object.__setattr__(self, "otf_sources", max(1, self.lanes // 8))
         if self.strategy == "pezo-otf":
             if self.lanes < 2:
                 raise ValueError("lanes must be at least 2 for pezo-otf, not 1")
-            _positive_int("otf_sources", self.otf_sources, 1, self.lanes - 1)
+            _int("otf_sources", self.otf_sources, 1, self.lanes - 1)
         if self.scaling is None:
             default = ("adaptive" if self.strategy in POOL_STRATEGIES else
                        "fixed" if self.strategy in UNIFORM_FAMILY else "none")

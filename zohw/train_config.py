@@ -22,6 +22,7 @@ import json
 from dataclasses import dataclass, fields, asdict, replace
 
 from zohw.config import EngineConfig
+from zohw.validate import choice as _choice, integer as _int
 from zohw.cim_config import CIMConfig
 
 __all__ = ["MODELS", "LOSSES", "UPDATES", "ROUNDINGS", "INITS", "CLASSES", "PIXELS",
@@ -36,30 +37,6 @@ INITS = ("zero", "uniform")
 CLASSES = 10
 #: Pixels per digits image (rows of the first layer, before the bias input).
 PIXELS = 64
-
-
-def _int(name, value, lo=None, hi=None, allowed=None):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer, not {value!r}")
-    if allowed is not None and value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(str, allowed))}, not {value!r}")
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        if lo is not None and hi is not None:
-            rng = f"from {lo} to {hi}"
-        elif lo is not None:
-            rng = f"at least {lo}"
-        else:
-            rng = f"at most {hi}"
-        raise ValueError(f"{name} must be an integer {rng}, not {value!r}")
-    return value
-
-
-def _choice(name, value, allowed):
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a string, not {value!r}")
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
-    return value
 
 
 def _shift(v, k):
