@@ -43,11 +43,11 @@ import time
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, Event, ReadOnly, RisingEdge
+from cocotb.triggers import Event, ReadOnly, RisingEdge
 
-from zohw.sim.tbio import ARGS_ENV, RESULT_ENV, run_recorded, tb_args
+from zohw.sim.tbio import (ARGS_ENV, CLOCK_PERIOD_NS, RESULT_ENV, pulse_reset, run_recorded,
+                           tb_args)
 
-CLOCK_PERIOD_NS = 10
 
 DEFAULTS = {"rng_seed": 0, "backpressure": 0.3, "input_gaps": 0.3, "report_limit": 8,
             "cycles_per_vector": None, "read_latency": 1, "timeout_cycles": None}
@@ -163,10 +163,7 @@ class CIMTB:
     async def reset(self):
         self.clock.start()
         cocotb.start_soon(self.counter())
-        self.dut.rst.value = 1
-        await ClockCycles(self.dut.clk, 3)
-        self.dut.rst.value = 0
-        await RisingEdge(self.dut.clk)
+        await pulse_reset(self.dut)
         await ReadOnly()
         if self._bit(self.dut.busy, "busy") != 0:
             self.protocol_error("busy high after reset")

@@ -55,12 +55,11 @@ import random
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import (ClockCycles, Event, ReadOnly, RisingEdge, SimTimeoutError,
+from cocotb.triggers import (Event, ReadOnly, RisingEdge, SimTimeoutError,
                              with_timeout)
 
-from zohw.sim.tbio import run_recorded, tb_args
+from zohw.sim.tbio import CLOCK_PERIOD_NS, pulse_reset, run_recorded, sim_cycle, tb_args
 
-CLOCK_PERIOD_NS = 10
 
 DEFAULTS = {
     "seed": 1, "d": 1024, "steps": 8, "backpressure": 0.25, "rng_seed": 0, "max_replays": 2,
@@ -305,16 +304,11 @@ class EngineTB:
                                          "message": message})
 
     def cycle_now(self):
-        from cocotb.simtime import get_sim_time
-
-        return int(get_sim_time(unit="ns") // CLOCK_PERIOD_NS)
+        return sim_cycle()
 
     async def reset(self):
         self.clock.start()
-        self.dut.rst.value = 1
-        await ClockCycles(self.dut.clk, 3)
-        self.dut.rst.value = 0
-        await RisingEdge(self.dut.clk)
+        await pulse_reset(self.dut)
         await ReadOnly()
         for sink in self.sinks:
             if _bit(sink.busy.value) != 1:

@@ -40,11 +40,10 @@ import time
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, First, ReadOnly, RisingEdge, Timer
+from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
-from zohw.sim.tbio import run_recorded, tb_args
+from zohw.sim.tbio import CLOCK_PERIOD_NS, pulse_reset, run_recorded, sim_cycle, tb_args
 
-CLOCK_PERIOD_NS = 10
 
 DEFAULTS = {"steps": 1, "seed": 1, "d": None, "samples_path": None, "expected_path": None,
             "readback_latency": 1, "step_timeout_cycles": 1_000_000, "report_limit": 16,
@@ -116,16 +115,11 @@ class TrainerTB:
         self.clock = Clock(dut.clk, CLOCK_PERIOD_NS, unit="ns", impl="gpi")
 
     def cycle_now(self):
-        from cocotb.simtime import get_sim_time
-
-        return int(get_sim_time(unit="ns") // CLOCK_PERIOD_NS)
+        return sim_cycle()
 
     async def reset(self):
         self.clock.start()
-        self.dut.rst.value = 1
-        await ClockCycles(self.dut.clk, 3)
-        self.dut.rst.value = 0
-        await RisingEdge(self.dut.clk)
+        await pulse_reset(self.dut)
 
     async def load_samples(self):
         """One transfer per sample; ``ready`` is checked before each edge."""

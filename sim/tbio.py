@@ -10,10 +10,13 @@ import time
 
 from zohw.io import write_json_atomic
 
-__all__ = ["ARGS_ENV", "RESULT_ENV", "tb_args", "run_recorded"]
+__all__ = ["ARGS_ENV", "RESULT_ENV", "CLOCK_PERIOD_NS", "tb_args", "run_recorded", "sim_cycle",
+           "pulse_reset"]
 
 ARGS_ENV = "ZOHW_TB_ARGS"
 RESULT_ENV = "ZOHW_TB_RESULT"
+#: Clock period of every testbench.
+CLOCK_PERIOD_NS = 10
 
 
 def tb_args():
@@ -37,3 +40,20 @@ async def run_recorded(tb):
         if os.environ.get(RESULT_ENV):
             write_json_atomic(os.environ[RESULT_ENV], result)
     return result
+
+
+def sim_cycle():
+    """The current simulation time in clock cycles."""
+    from cocotb.simtime import get_sim_time   # only inside a simulator
+
+    return int(get_sim_time(unit="ns") // CLOCK_PERIOD_NS)
+
+
+async def pulse_reset(dut, cycles=3):
+    """Hold ``rst`` for ``cycles`` clock edges, release it, and wait for the next edge."""
+    from cocotb.triggers import ClockCycles, RisingEdge
+
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, cycles)
+    dut.rst.value = 0
+    await RisingEdge(dut.clk)
