@@ -1,31 +1,59 @@
 """The ``zohw`` command line.
 
-Configuration errors (:class:`TypeError`/:class:`ValueError` raised while validating inputs) are
-reported as one line on stderr with exit code 2, never as a traceback.
+A user's mistake — a configuration value (:class:`~zohw.errors.ConfigError`) or the usage of an
+option (:class:`~zohw.errors.UsageError`, or argparse's own checks) — is reported as one line on
+stderr, ``zohw COMMAND: error: …``, with exit code 2. Anything else is a bug in zohw and keeps
+its traceback. Ctrl-C ends a command with one line and exit code 130.
 """
 
 import argparse
+import difflib
 import importlib
+import re
 import sys
+from importlib import metadata
 
 from .commands import COMMANDS
+from .errors import ConfigError, UsageError
+
+__all__ = ["main", "build_parser", "ZohwParser", "UsageError"]
 
 
-class UsageError(Exception):
-    """A user-facing error: printed as one line, exit code 2."""
+class ZohwParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (with the closest option for a typo)."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        # A command without subcommands reports stray arguments itself, so that the message
+        # names the command and the suggestion comes from its own options.
+        if extras and not any(isinstance(a, argparse._SubParsersAction) for a in self._actions):
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
+
+    def error(self, message):
+        match = re.match(r"unrecognized arguments: (\S+)", message)
+        if match and match.group(1).startswith("--"):
+            known = [s for a in self._actions for s in a.option_strings if s.startswith("--")]
+            close = difflib.get_close_matches(match.group(1).split("=")[0], known, n=1)
+            if close:
+                message += f" (did you mean {close[0]}?)"
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _version():
+    try:
+        return metadata.version("zohw")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "unknown"
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="zohw", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = ZohwParser(prog="zohw", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"zohw {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=ZohwParser)
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"zohw.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"zohw.commands.{name}":
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(f"zohw.commands.{name}").register(sub)
     return parser
 
 
@@ -34,9 +62,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.func(args) or 0
-    except (UsageError, TypeError, ValueError) as exc:
+    except (ConfigError, UsageError, ValueError, TypeError) as exc:  # NARROW-AT-INTEGRATION
         print(f"zohw {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"zohw {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -21,12 +21,16 @@ _OPTIONS = (
 
 def one_line_errors(parser):
     """Make ``parser`` report argument errors as one stderr line (exit code 2), like the
-    configuration errors :func:`zohw.cli.main` reports, instead of usage plus message."""
-    def error(message):
-        print(f"{parser.prog}: error: {message}", file=sys.stderr)
-        sys.exit(2)
+    configuration errors :func:`zohw.cli.main` reports. Parsers made by
+    :class:`zohw.cli.ZohwParser` (every ``zohw`` subcommand's) already do."""
+    from zohw.cli import ZohwParser
 
-    parser.error = error
+    if not isinstance(parser, ZohwParser):
+        def error(message):
+            print(f"{parser.prog}: error: {message}", file=sys.stderr)
+            sys.exit(2)
+
+        parser.error = error
     return parser
 
 
