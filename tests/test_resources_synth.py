@@ -1,10 +1,16 @@
 """One real synthesis of small engines (the same Amaranth code that is simulated), uncached."""
 
+import dataclasses
+import functools
+
 import pytest
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 
 from zohw.config import EngineConfig
 from zohw.resources import parse_stat
-from zohw.resources.synth import engine_verilog_checked, synth_verilog
+from zohw.resources.synth import SynthesisError, engine_verilog_checked, synth_verilog
 
 
 def synth(cfg, tmp_path, target="ecp5"):
@@ -38,11 +44,44 @@ def test_cache_hit(tmp_path):
 def test_fallback_script(tmp_path, monkeypatch):
     from zohw.resources.cells import TARGETS
 
-    tgt = TARGETS["ecp5"]
-    monkeypatch.setattr(tgt, "synth", "synth_does_not_exist -top {top}")
+    tgt = dataclasses.replace(TARGETS["ecp5"], synth="synth_does_not_exist -top {top}")
+    monkeypatch.setitem(TARGETS, "ecp5", tgt)
     v = engine_verilog_checked(EngineConfig(strategy="rademacher", lanes=2, width=4))
     res = synth_verilog(v, "ecp5", cache_dir=tmp_path)
     assert res["script"] == tgt.script("zohw_perturb_engine", fallback=True)
-    monkeypatch.setattr(tgt, "fallback", None)
+    monkeypatch.setitem(TARGETS, "ecp5", dataclasses.replace(tgt, fallback=None))
     with pytest.raises(RuntimeError, match="synth_does_not_exist"):
         synth_verilog(v, "ecp5", cache_dir=tmp_path, use_cache=False)
+
+
+class _BadEngine(wiring.Component):
+    """An engine that breaks the contract: a payload ``short`` bits short, or no replay."""
+
+    def __init__(self, config, short=0, replay=True):
+        members = {"seed": In(32), "load": In(1), "advance": In(1),
+                   "z": Out(wiring.Signature({"payload": Out(config.lanes * config.width - short),
+                                              "valid": Out(1), "ready": In(1)}))}
+        if replay:
+            members["replay"] = In(1)
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        return Module()
+
+
+def test_port_check_can_fail(monkeypatch):
+    """The equal-throughput check reads the component's signature and rejects a narrow payload
+    or a missing replay input before anything is synthesized."""
+    import zohw.hw.engine
+
+    cfg = EngineConfig(strategy="rademacher", lanes=2, width=4)
+    assert "module zohw_perturb_engine(" in engine_verilog_checked(cfg)
+    monkeypatch.setattr(zohw.hw.engine, "PerturbationEngine",
+                        functools.partial(_BadEngine, short=1))
+    with pytest.raises(SynthesisError, match=r"z__payload is \('output', 7\), expected "
+                                             r"\('output', 8\)"):
+        engine_verilog_checked(cfg)
+    monkeypatch.setattr(zohw.hw.engine, "PerturbationEngine",
+                        functools.partial(_BadEngine, replay=False))
+    with pytest.raises(SynthesisError, match="no 1-bit replay input"):
+        engine_verilog_checked(cfg)

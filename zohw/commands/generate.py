@@ -2,14 +2,15 @@
 
 ``zohw generate --rng STRATEGY [config options] -o DIR`` writes ``DIR/<top>.v`` (the file is
 named after its module, as Verilator's DECLFILENAME rule wants) and ``DIR/manifest.json``
-(configuration, its hash, the top-level ports, the Verilog's SHA-256 and the tool versions).
-The same configuration always gives byte-identical files; both are written atomically.
+(configuration, its hash, the top-level ports taken from the component's signature, the
+Verilog's SHA-256 and the tool versions). The same configuration always gives byte-identical
+files; both are written atomically.
 """
 
 import hashlib
-import re
 from pathlib import Path
 
+from zohw.errors import UsageError
 from zohw.io import write_json_atomic, write_text_atomic
 
 from ._engine_options import add_engine_options, engine_config, one_line_errors
@@ -26,39 +27,21 @@ def register(subparsers):
     p.set_defaults(func=run)
 
 
-def verilog_ports(text, top):
-    """Ports of module ``top`` in Verilog ``text``, in header order, each
-    ``{"name", "direction", "width"}``."""
-    header = re.search(rf"^module\s+{re.escape(top)}\s*\(([^)]*)\);", text, re.M)
-    if header is None:
-        raise ValueError(f"no module {top} in the generated Verilog")
-    body = text[header.end():text.index("endmodule", header.end())]
-    decls = {}
-    for m in re.finditer(r"^\s*(input|output|inout)\s+(?:wire\s+|reg\s+)?"
-                         r"(?:\[(\d+):(\d+)\]\s*)?(\S+)\s*;", body, re.M):
-        direction, msb, lsb, name = m.groups()
-        width = int(msb) - int(lsb) + 1 if msb is not None else 1
-        decls[name] = {"name": name, "direction": direction, "width": width}
-    names = [n.strip() for n in header.group(1).split(",") if n.strip()]
-    missing = [n for n in names if n not in decls]
-    if missing:
-        raise ValueError(f"ports without a declaration in {top}: {', '.join(missing)}")
-    return [decls[n] for n in names]
-
-
 def generate(config, output, top=None):
     """Write ``<top>.v`` and ``manifest.json`` for ``config`` into ``output``; returns the
     manifest."""
-    from zohw.hw.verilog import DEFAULT_TOPLEVEL, LINT_WAIVERS, engine_verilog
+    from zohw.hw.engine import PerturbationEngine
+    from zohw.hw.verilog import DEFAULT_TOPLEVEL, LINT_WAIVERS, component_verilog, ports
     from zohw.toolchain import tool_versions
 
     top = top or DEFAULT_TOPLEVEL
     if not top.isidentifier():
-        raise ValueError(f"top must be a Verilog identifier, not {top!r}")
+        raise UsageError(f"top must be a Verilog identifier, not {top!r}")
     output = Path(output)
     if output.exists() and not output.is_dir():
-        raise ValueError(f"output {output} exists and is not a directory")
-    text = engine_verilog(config, name=top)
+        raise UsageError(f"output {output} exists and is not a directory")
+    engine = PerturbationEngine(config)
+    text = component_verilog(engine, top)
     verilog_name = f"{top}.v"
     manifest = {
         "toplevel": top,
@@ -69,7 +52,8 @@ def generate(config, output, top=None):
         "summary": config.summary(),
         "lsb": config.lsb,
         "frac_bits": config.frac_bits,
-        "ports": verilog_ports(text, top),
+        "ports": [{"name": name, "direction": direction, "width": width}
+                  for name, direction, width in ports(engine)],
         "lint_waivers": list(LINT_WAIVERS),
         "tools": tool_versions(),
     }
@@ -79,8 +63,6 @@ def generate(config, output, top=None):
 
 
 def run(args):
-    from zohw.cli import UsageError
-
     config = engine_config(args)
     try:
         manifest = generate(config, args.output, args.top)

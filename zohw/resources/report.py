@@ -6,10 +6,13 @@ import platform
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
-from zohw.config import (EngineConfig, STRATEGIES, SCALINGS, UNIFORM_FAMILY, POOL_STRATEGIES)
+from zohw.config import (EngineConfig, STRATEGIES, SCALINGS, UNIFORM_FAMILY, POOL_STRATEGIES,
+                         POOL_READS)
 
+from ..errors import UsageError
 from ..io import atomic_open, write_json_atomic, write_text_atomic
-from .cells import TARGETS, check_target, parse_stat
+from .cells import parse_stat
+from .targets import TARGETS, check_target
 from .synth import TOP, run_job, yosys_version, short_yosys_version, nextpnr_version
 
 __all__ = ["BASELINES", "PEZO_FAMILY", "SWEEPABLE", "parse_rng", "parse_targets",
@@ -39,17 +42,17 @@ def parse_rng(text):
     """
     items = _split(text)
     if not items:
-        raise ValueError("rng must name at least one strategy or 'all'")
+        raise UsageError("rng must name at least one strategy or 'all'")
     if items == ["all"]:
         return [(s, None) for s in STRATEGIES]
     specs = []
     for item in items:
         strategy, _, scaling = item.partition(":")
         if strategy not in STRATEGIES:
-            raise ValueError(f"rng must be 'all' or a list of {', '.join(STRATEGIES)} "
+            raise UsageError(f"rng must be 'all' or a list of {', '.join(STRATEGIES)} "
                              f"(optionally :scaling), not {strategy!r}")
         if scaling and scaling not in SCALINGS:
-            raise ValueError(f"scaling of {strategy} must be one of {', '.join(SCALINGS)}, "
+            raise UsageError(f"scaling of {strategy} must be one of {', '.join(SCALINGS)}, "
                              f"not {scaling!r}")
         specs.append((strategy, scaling or None))
     for base in reversed(BASELINES):
@@ -61,7 +64,7 @@ def parse_rng(text):
 def parse_targets(text):
     targets = _split(text)
     if not targets:
-        raise ValueError(f"target must be a list of {', '.join(TARGETS)}, not {text!r}")
+        raise UsageError(f"target must be a list of {', '.join(TARGETS)}, not {text!r}")
     for t in targets:
         check_target(t)
     return list(dict.fromkeys(targets))
@@ -71,9 +74,9 @@ def parse_int(name, text, lo=None):
     try:
         value = int(str(text), 0)
     except ValueError:
-        raise ValueError(f"{name} must be an integer, not {text!r}") from None
+        raise UsageError(f"{name} must be an integer, not {text!r}") from None
     if lo is not None and value < lo:
-        raise ValueError(f"{name} must be at least {lo}, not {value}")
+        raise UsageError(f"{name} must be at least {lo}, not {value}")
     return value
 
 
@@ -84,23 +87,21 @@ def parse_sweep(items):
         name, eq, values = item.partition("=")
         name = name.strip()
         if not eq or name not in SWEEPABLE:
-            raise ValueError(f"sweep must be PARAM=V1,V2,… with PARAM one of "
+            raise UsageError(f"sweep must be PARAM=V1,V2,… with PARAM one of "
                              f"{', '.join(SWEEPABLE)}, not {item!r}")
         if name in sweep:
-            raise ValueError(f"sweep names {name} twice")
+            raise UsageError(f"sweep names {name} twice")
         vals = [parse_int(f"sweep {name}", v) for v in _split(values)]
         if not vals:
-            raise ValueError(f"sweep {name} has no values")
+            raise UsageError(f"sweep {name} has no values")
         sweep[name] = list(dict.fromkeys(vals))
     return sweep
 
 
 # -- planning ---------------------------------------------------------------------------------
 
-#: ``--pool-read auto``: distributed RAM (asynchronous read) where the target has it, block RAM
-#: (registered read) where it does not — what a designer targeting that family would pick.
-AUTO_POOL_READ = {"xilinx7": "comb", "ice40": "sync", "ecp5": "comb"}
-POOL_READ_CHOICES = ("auto", "comb", "sync")
+#: ``--pool-read``: ``auto`` takes each target's :attr:`~.targets.Target.pool_read`.
+POOL_READ_CHOICES = ("auto", *POOL_READS)
 
 
 def _config(strategy, scaling, base, explicit_scaling, pool_read="comb"):
@@ -131,7 +132,7 @@ def plan(specs, targets, base, sweep=None, scaling=None, pool_read="auto"):
     outside a sweep any invalid configuration raises ValueError before anything runs.
     """
     if pool_read not in POOL_READ_CHOICES:
-        raise ValueError(f"pool_read must be one of {', '.join(POOL_READ_CHOICES)}, "
+        raise UsageError(f"pool_read must be one of {', '.join(POOL_READ_CHOICES)}, "
                          f"not {pool_read!r}")
     for t in targets:                       # validate targets before anything runs
         check_target(t)
@@ -143,7 +144,7 @@ def plan(specs, targets, base, sweep=None, scaling=None, pool_read="auto"):
         params = {**base, **point}
         for strategy, sc in specs:
             for t in targets:
-                port = AUTO_POOL_READ[t] if pool_read == "auto" else pool_read
+                port = TARGETS[t].pool_read if pool_read == "auto" else pool_read
                 try:
                     cfg = _config(strategy, sc, params, scaling, port)
                 except (TypeError, ValueError) as exc:
@@ -163,9 +164,10 @@ def plan(specs, targets, base, sweep=None, scaling=None, pool_read="auto"):
 # -- running ----------------------------------------------------------------------------------
 
 def _job_weight(job):
+    """Estimated synthesis cost: the target's weight times the datapath and random bits per
+    cycle (a sum of K uniforms per word costs about K times a plain word)."""
     cfg, target = job
-    return ({"xilinx7": 3, "ecp5": 1, "ice40": 2}.get(target, 1) * cfg.lanes * cfg.width
-            * (cfg.clt_k if cfg.strategy == "gauss-clt" else 1))
+    return TARGETS[target].job_weight * (cfg.lanes * cfg.width + cfg.random_bits)
 
 
 def run(entries, jobs, *, fmax=False, workers=None, cache_dir=None, use_cache=True,

