@@ -13,8 +13,10 @@ from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from zohw.config import (ADAPTIVE_MANT_BITS, ADAPTIVE_SCALE_FRAC, ADAPTIVE_TABLE_FRAC,
-                         BLOCK_LFSR_INDEX, POOL_STRATEGIES, SQRT3_TERMS, UNIFORM_GUARD,
-                         EngineConfig, mix_constant)
+                         POOL_STRATEGIES, SQRT3_TERMS, UNIFORM_GUARD, EngineConfig, mix_constant)
+from zohw.strategies.gauss_clt import CLT_GUARD, CLT_TERMS
+from zohw.strategies.gauss_icdf import STRATEGY as _ICDF
+from zohw.strategies.pezo_block import BLOCK_LFSR_INDEX, BLOCK_LFSR_STEPS, BLOCK_OFFSET_TWIST
 from zohw.sources import matrix_rows, step_matrix
 
 __all__ = ["PerturbationEngine", "Phase"]
@@ -173,16 +175,16 @@ class PerturbationEngine(wiring.Component):
             return [Mux(field("sign", j, False), C(-one, signed(B)), C(one, signed(B)))
                     for j in range(P)]
         if s == "gauss-clt":
-            K, g = cfg.clt_k, cfg.clt_guard
+            K, g = cfg.clt_k, CLT_GUARD
             out = []
             for j in range(P):
                 total = reduce(operator.add, [field("u", j * K + i) for i in range(K)])
                 total = total + K // 2
-                acc = _shift_add(total << g, cfg.clt_terms)
+                acc = _shift_add(total << g, CLT_TERMS[K])
                 out.append(_saturate((acc + (1 << (g - 1))) >> g, lo, hi))
             return out
         if s == "gauss-icdf":
-            table = Array(C(v, unsigned(B - 1)) for v in cfg.icdf_table)
+            table = Array(C(v, unsigned(B - 1)) for v in _ICDF.table(cfg))
             out = []
             for j in range(P):
                 v = field("icdf", j, False)
@@ -289,7 +291,7 @@ class PerturbationEngine(wiring.Component):
             address, address_next = row, row_next
         else:
             obits = cfg.block_offset_bits
-            draw = step_matrix("lfsr16", cfg.block_lfsr_steps)
+            draw = step_matrix("lfsr16", BLOCK_LFSR_STEPS)
             lfsr = Signal(16)
             lfsr_next = Signal(16)
             ckpt_lfsr = Signal(16)
@@ -318,7 +320,7 @@ class PerturbationEngine(wiring.Component):
                 for j, bank in enumerate(banks):
                     # EngineConfig.block_lane_offset, plus the row within the block
                     a = source.rotate_right(j % 16)[:obits]
-                    b = source.rotate_right((j + cfg.block_offset_twist) % 16)[:obits]
+                    b = source.rotate_right((j + BLOCK_OFFSET_TWIST) % 16)[:obits]
                     m.d.comb += bank.addr.eq((a + b + source_row)[:obits])
 
             # A fresh sign per word (XOR-negation), from checkpointed generators.

@@ -26,31 +26,28 @@ TB_MODULE = "zohw.sim.tb_engine"
 
 
 def strategy_configs(lanes, width, pool, *, source_offset=0, **fields):
-    """One :class:`EngineConfig` per strategy and supported scaling mode (13 in all), sources
-    alternating between ``lfsr32`` and ``xorshift32`` (starting at ``SOURCES[source_offset]``)
-    so both are exercised; two lists with offsets 0 and 1 give every combination both. The pool
-    strategies alternate their ``pool_read`` port (``comb``, ``sync``)."""
-    from zohw.config import (POOL_READS, POOL_STRATEGIES, SCALINGS, SOURCES, STRATEGIES,
-                             UNIFORM_FAMILY)
+    """One :class:`EngineConfig` per :func:`zohw.strategies.combinations` pair (strategy and
+    accepted scaling), sources alternating between ``lfsr32`` and ``xorshift32`` (starting at
+    ``SOURCES[source_offset]``) so both are exercised; two lists with offsets 0 and 1 give every
+    combination both. The pool strategies alternate their ``pool_read`` port (``comb``,
+    ``sync``); a knob with ``bank_values`` takes value ``source_offset`` of them."""
+    from zohw.config import POOL_READS, SOURCES
+    from zohw.strategies import REGISTRY, combinations
 
     configs = []
     pool_reads = 0
-    for strategy in STRATEGIES:
-        if strategy in POOL_STRATEGIES:
-            scalings = SCALINGS
-        elif strategy in UNIFORM_FAMILY:
-            scalings = tuple(s for s in SCALINGS if s != "adaptive")
-        else:
-            scalings = ("none",)
-        for scaling in scalings:
-            source = SOURCES[(len(configs) + source_offset) % len(SOURCES)]
-            extra = dict(fields)
-            if strategy in POOL_STRATEGIES and "pool_read" not in fields:
-                # alternate the pool's read port so both kinds are cross-checked
-                extra["pool_read"] = POOL_READS[pool_reads % len(POOL_READS)]
-                pool_reads += 1
-            configs.append(EngineConfig(strategy=strategy, scaling=scaling, lanes=lanes,
-                                        width=width, pool=pool, source=source, **extra))
+    for strategy, scaling in combinations():
+        s = REGISTRY[strategy]
+        source = SOURCES[(len(configs) + source_offset) % len(SOURCES)]
+        extra = {k.name: k.bank_values[source_offset % len(k.bank_values)]
+                 for k in s.knobs if k.bank_values and k.name not in fields}
+        extra.update(fields)
+        if s.pool and "pool_read" not in fields:
+            # alternate the pool's read port so both kinds are cross-checked
+            extra["pool_read"] = POOL_READS[pool_reads % len(POOL_READS)]
+            pool_reads += 1
+        configs.append(EngineConfig(strategy=strategy, scaling=scaling, lanes=lanes,
+                                    width=width, pool=pool, source=source, **extra))
     return configs
 
 

@@ -1,31 +1,30 @@
 """Golden model of the perturbation engine: the exact word stream, in vectorized torch integers.
 
-The engine's words are a function of the seed and of the *position* of a transfer. Generator
-strategies advance every uniform generator once per transfer; the checkpoint taken at a step's
-start makes a replay re-emit the step's words, so step ``s`` covers transfer positions
-``s*C … s*C + C - 1`` (C = :func:`cycles_per_step`). Generators are linear over GF(2), so all
-positions are computed at once with matrix powers (:func:`linear_sequence`) — no per-element loops.
+The engine's words are a function of the seed and of the *position* of a transfer. The stream
+generators advance once per transfer; the checkpoint taken at a step's start makes a replay
+re-emit the step's words, so step ``s`` covers transfer positions ``s*C … s*C + C - 1``
+(C = :func:`cycles_per_step`). Generators are linear over GF(2), so all positions are computed at
+once with matrix powers (:func:`linear_sequence`) — no per-element loops.
 
-Pool strategies fill a pool of N words once per seed load (:func:`golden_pool`); word k sits
-in bank (lane) ``k mod P``, row ``k // P``. ``pezo-shift`` reads row ``t mod (N/P)`` of every
-bank at position t. ``pezo-block`` reads, in cycle c of step s, lane j from row
-``(off_j + c mod (N/P)) mod (N/P)`` of bank j, where ``off_j`` is the lane's offset in block
-``c // (N/P)`` (:meth:`~zohw.config.EngineConfig.block_lane_offset` of a 16-bit LFSR draw): one
-draw when a step starts and one when a block is completed, so step s uses draws
-``s*D … s*D + D - 1`` with ``D = 1 + C // (N/P)``. Each ``pezo-block`` word is then XOR-negated
-by a fresh sign bit (lane j: bit j of its sign generators' word at that position).
+Each strategy's golden word map (``zohw.strategies``) turns the fields of the wide random word at
+those positions — and, for pool strategies, the pool words its addressing reads
+(``golden_rows``) — into words. Pool strategies fill a pool of N words once per seed load
+(:func:`golden_pool`); word k sits in bank (lane) ``k mod P``, row ``k // P``.
 """
 
 import math
 
 import torch
 
-from zohw.config import (ADAPTIVE_MANT_BITS, ADAPTIVE_SCALE_FRAC, ADAPTIVE_TABLE_FRAC,
-                         BLOCK_LFSR_INDEX, SQRT3_TERMS, UNIFORM_GUARD, EngineConfig, mix_seed)
-from zohw.sources import step_matrix
+from zohw.config import EngineConfig
+from zohw.sources import mix_seed, step_matrix
+from zohw.strategies import base as _base
+from zohw.strategies.base import (ADAPTIVE_MANT_BITS, ADAPTIVE_SCALE_FRAC, ADAPTIVE_TABLE_FRAC,
+                                  GoldenFields, shift_add)
 
 __all__ = ["cycles_per_step", "golden_stream", "golden_perturbations", "golden_pool",
-           "adaptive_scale", "linear_sequence", "generator_bits", "shift_add", "saturate"]
+           "adaptive_scale", "linear_sequence", "generator_bits", "stream_bits", "golden_fields",
+           "shift_add", "saturate", "scale_uniform", "pack"]
 
 
 def cycles_per_step(config, d):
@@ -79,7 +78,7 @@ def linear_sequence(matrix, init, start, count):
     return seq[:count]
 
 
-def _pack(bits):
+def pack(bits):
     """Integer value of a bit tensor along its last axis (LSB first)."""
     weights = torch.ones(bits.shape[-1], dtype=torch.int64) << torch.arange(bits.shape[-1])
     return (bits.to(torch.int64) * weights).sum(-1)
@@ -100,22 +99,7 @@ def generator_bits(config, seed, start, count):
     return seq.reshape(count, -1)
 
 
-def _field(bits, layout, signed):
-    lsb, width, count = layout
-    sub = bits[:, lsb:lsb + width * count].reshape(bits.shape[0], count, width)
-    v = _pack(sub)
-    return _to_signed(v, width) if signed else v
-
-
 # -- arithmetic shared with the RTL ------------------------------------------------------------
-
-def shift_add(x, terms):
-    """Sum of ``sign * (x << s)`` (``s >= 0``) or ``sign * (x >> -s)`` (arithmetic)."""
-    total = torch.zeros_like(x)
-    for sign, s in terms:
-        total = total + sign * (x << s if s >= 0 else x >> -s)
-    return total
-
 
 def saturate(x, config):
     return x.clamp(config.word_min, config.word_max)
@@ -128,10 +112,8 @@ def scale_uniform(raw, config, scale=None):
     then round the guard bits away (half up); ``adaptive``: multiply by the pool's scale factor
     (see :func:`adaptive_scale`), round half up, saturate.
     """
-    if config.scaling == "none":
-        return raw >> UNIFORM_GUARD
-    if config.scaling == "fixed":
-        return (shift_add(raw, SQRT3_TERMS) + (1 << (UNIFORM_GUARD - 1))) >> UNIFORM_GUARD
+    if config.scaling != "adaptive":
+        return _base.scale_uniform(raw, config.scaling)
     rounding = 1 << (ADAPTIVE_SCALE_FRAC - 1)
     return saturate((raw * scale + rounding) >> ADAPTIVE_SCALE_FRAC, config)
 
@@ -167,44 +149,31 @@ def golden_pool(config, seed):
     steps, scaled as :func:`scale_uniform` documents.
     """
     seq = linear_sequence(step_matrix(config.source), [mix_seed(seed, 0)], 1, config.pool)
-    raw = _to_signed(_pack(seq[:, 0, :config.width]), config.width)
+    raw = _to_signed(pack(seq[:, 0, :config.width]), config.width)
     scale = None
     if config.scaling == "adaptive":
         scale = adaptive_scale(config, int((raw * raw).sum()))
     return scale_uniform(raw, config, scale)
 
 
-# -- strategies --------------------------------------------------------------------------------
+# -- the stream ---------------------------------------------------------------------------------
 
-def _generator_words(config, seed, start, count):
-    """Words [count, P] of a generator strategy at positions start … start + count - 1."""
-    bits = generator_bits(config, seed, start, count)
-    layout = config.field_layout()
-    P, F = config.lanes, config.frac_bits
-    s = config.strategy
-    if s == "uniform":
-        return scale_uniform(_field(bits, layout["raw"], True), config)
-    if s == "rademacher":
-        return (1 - 2 * _field(bits, layout["sign"], False)) << F
-    if s == "gauss-clt":
-        u = _field(bits, layout["u"], True).reshape(count, P, config.clt_k).sum(-1)
-        u = u + config.clt_k // 2                    # each uniform has mean -1/2 LSB
-        g = config.clt_guard
-        return saturate((shift_add(u << g, config.clt_terms) + (1 << (g - 1))) >> g, config)
-    if s == "gauss-icdf":
-        v = _field(bits, layout["icdf"], False)
-        table = torch.tensor(config.icdf_table, dtype=torch.int64)
-        mag = table[v & ((1 << config.icdf_bits) - 1)]
-        return torch.where((v >> config.icdf_bits) == 1, -mag, mag)
-    if s == "pezo-otf":
-        R = config.otf_sources
-        src = scale_uniform(_field(bits, layout["raw"], True), config)          # [count, R]
-        pos = torch.arange(start, start + count)[:, None]
-        sel = (torch.arange(P)[None, :] + pos) % R                               # rotation
-        v = torch.gather(src, 1, sel)
-        flip = _field(bits, layout["sign"], False) == 1
-        return torch.where(flip, -v - 1, v)                                      # XOR-negate
-    raise AssertionError(s)
+def stream_bits(config, seed, start, count):
+    """The wide random word of the strategy's stream generators (indices ``stream_base`` …) at
+    positions ``start … start + count - 1``: bits [count, 32·G], or None without generators.
+    The word at position t is the generators' state after ``t + 1`` steps (one warm-up step)."""
+    s = config.strategy_object
+    n = s.stream_generators(config)
+    if n == 0:
+        return None
+    init = [mix_seed(seed, s.stream_base + g) for g in range(n)]
+    seq = linear_sequence(step_matrix(config.source), init, start + 1, count)
+    return seq.reshape(count, -1)
+
+
+def golden_fields(config, bits):
+    """:class:`~zohw.strategies.base.GoldenFields` of the stream layout over ``bits``."""
+    return GoldenFields(bits, config.strategy_object.stream_layout(config))
 
 
 def golden_stream(config, seed, d, steps, first_step=0):
@@ -219,28 +188,16 @@ def golden_stream(config, seed, d, steps, first_step=0):
         raise ValueError(f"steps must be a positive integer, not {steps!r}")
     C = cycles_per_step(config, d)
     P = config.lanes
-    if config.strategy in ("pezo-shift", "pezo-block"):
-        rows = golden_pool(config, seed).reshape(config.pool_rows, P)
-        R = config.pool_rows
-        if config.strategy == "pezo-shift":
-            pos = torch.arange(first_step * C, (first_step + steps) * C)
-            return rows[pos % R].reshape(steps, C, P)
-        D = 1 + C // R
-        init = mix_seed(seed, BLOCK_LFSR_INDEX, bits=16)
-        draws = linear_sequence(step_matrix("lfsr16", config.block_lfsr_steps), [init],
-                                1 + first_step * D, steps * D)
-        state = _pack(draws[:, 0, :]).reshape(steps, D)
-        lanes = torch.arange(P)
-        off = config.block_lane_offset(state[..., None], lanes)                  # [steps, D, P]
-        c = torch.arange(C)
-        row = (off[:, c // R, :] + (c % R)[:, None]) % R                         # [steps, C, P]
-        words = rows[row, lanes]
-        init = [mix_seed(seed, 1 + g) for g in range(config.sign_generators)]
-        signs = linear_sequence(step_matrix(config.source), init, 1 + first_step * C, steps * C)
-        flip = signs.reshape(steps, C, -1)[..., :P] == 1
-        return torch.where(flip, -words - 1, words)                              # XOR-negate
-    words = _generator_words(config, seed, first_step * C, steps * C)
-    return words.reshape(steps, C, P)
+    strategy = config.strategy_object
+    start, count = first_step * C, steps * C
+    positions = torch.arange(start, start + count)
+    reads = None
+    if strategy.pool:
+        words = golden_pool(config, seed).reshape(config.pool_rows, P)
+        rows = strategy.golden_rows(config, seed, C, steps, first_step)            # [count, P]
+        reads = words[rows, torch.arange(P)]
+    fields = golden_fields(config, stream_bits(config, seed, start, count))
+    return strategy.golden_words(config, fields, positions, reads).reshape(steps, C, P)
 
 
 def golden_perturbations(config, seed, d, steps, first_step=0):

@@ -10,10 +10,24 @@ here — which is why the tests also check the step functions against their text
 
 from functools import lru_cache
 
-from .config import LFSR16_TAPS, LFSR32_STEPS, LFSR32_TAPS, MASK32, XORSHIFT32_SHIFTS
+__all__ = ["SOURCES", "MASK32", "LFSR32_TAPS", "LFSR32_STEPS", "XORSHIFT32_SHIFTS", "LFSR16_TAPS",
+           "galois_step", "lfsr32_step", "xorshift32_step", "lfsr16_draw", "step_function",
+           "step_matrix", "matrix_rows", "fmix32", "mix_constant", "mix_seed"]
 
-__all__ = ["galois_step", "lfsr32_step", "xorshift32_step", "lfsr16_draw", "step_function",
-           "step_matrix", "matrix_rows"]
+#: The 32-bit uniform generators an engine can use.
+SOURCES = ("lfsr32", "xorshift32")
+
+MASK32 = 0xFFFF_FFFF
+#: Galois LFSR (right shift) feedback mask. Maximal length (period 2**32 - 1, checked by the
+#: tests); chosen among 4-tap masks for the sparsest 32-step unrolled next-state network
+#: (134 XOR inputs over 32 bits, at most 7 per bit, against 505 for the textbook 0x80200003).
+LFSR32_TAPS = 0x9004_8000
+#: Steps of the 32-bit Galois LFSR per cycle.
+LFSR32_STEPS = 32
+#: Marsaglia's xorshift32 triple (left, right, left).
+XORSHIFT32_SHIFTS = (13, 17, 5)
+#: A 16-bit Galois LFSR, x^16 + x^14 + x^13 + x^11 + 1 (pezo-block's block offsets).
+LFSR16_TAPS = 0xB400
 
 
 def galois_step(x, taps, steps=1):
@@ -39,7 +53,7 @@ def xorshift32_step(x, shifts=XORSHIFT32_SHIFTS):
 
 
 def lfsr16_draw(x, steps, taps=LFSR16_TAPS):
-    """One offset draw of the ``pezo-block`` 16-bit Galois LFSR: ``steps`` shifts."""
+    """One draw of the 16-bit Galois LFSR: ``steps`` shifts."""
     return galois_step(x & 0xFFFF, taps, steps)
 
 
@@ -69,3 +83,36 @@ def step_matrix(source, draw_steps=None):
 def matrix_rows(matrix):
     """For each output bit, the list of input bits XORed into it."""
     return [[j for j, m in enumerate(row) if m] for row in matrix]
+
+
+# -- seeding -----------------------------------------------------------------------------------
+
+def fmix32(x):
+    """MurmurHash3's 32-bit finaliser: a bijection on 32-bit integers with fmix32(0) == 0."""
+    x &= MASK32
+    x ^= x >> 16
+    x = (x * 0x85EB_CA6B) & MASK32
+    x ^= x >> 13
+    x = (x * 0xC2B2_AE35) & MASK32
+    x ^= x >> 16
+    return x
+
+
+def mix_constant(k, bits=32):
+    """The nonzero mixing constant of generator ``k`` (``bits`` wide)."""
+    c = fmix32(k + 1) & ((1 << bits) - 1)
+    return c if c else 1
+
+
+def mix_seed(seed, k, bits=32):
+    """Initial state of generator ``k`` for a 32-bit ``seed``: never zero.
+
+    For ``bits < 32`` the seed is first folded by XOR of its ``bits``-wide chunks.
+    """
+    seed &= MASK32
+    folded = 0
+    for shift in range(0, 32, bits):
+        folded ^= (seed >> shift) & ((1 << bits) - 1)
+    c = mix_constant(k, bits)
+    s = folded ^ c
+    return s if s else c
