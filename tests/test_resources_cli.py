@@ -24,7 +24,8 @@ def no_synthesis(monkeypatch):
     (["--pool", "100"], "pool must be a power of two, not 100"),
     (["--rng", "gauss-box-muller"], "rng must be 'all' or a list of"),
     (["--rng", "uniform:loud"], "scaling of uniform must be one of none, fixed, adaptive"),
-    (["--rng", "uniform:adaptive"], "scaling must be none or fixed for uniform"),
+    (["--rng", "uniform:adaptive"], "for uniform (adaptive scaling measures a pool), "
+                                    "not 'adaptive'"),
     (["--scaling", "huge"], "scaling must be one of none, fixed, adaptive, not 'huge'"),
     (["--source", "mt19937"], "source must be one of lfsr32, xorshift32, not 'mt19937'"),
     (["--clt-k", "3"], "clt_k must be one of 2, 4, 8, 12, not 3"),
@@ -172,3 +173,60 @@ def test_tool_failure_exit_1(monkeypatch, capsys):
     assert cli.main(["resources", "--quiet", "--rng", "uniform", "--target", "ecp5"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("zohw resources: yosys (ecp5) failed") and "Traceback" not in err
+
+
+def test_record_names_only_what_defines_the_report():
+    from zohw.commands.resources import _argv_for_record, _base
+
+    parser = cli.build_parser()
+    args = parser.parse_args(["resources"])
+    base = _base(args)
+    assert base == {"lanes": 16, "width": 8, "pool": 256, "source": "xorshift32", "clt_k": 4}
+    assert _argv_for_record(args, base) == ["--rng", "all", "--target", "xilinx7,ice40,ecp5",
+                                            "--lanes", "16", "--width", "8"]
+    args = parser.parse_args(["resources", "--clt-k", "8", "--icdf-bits", "5", "--lanes", "8",
+                              "--pool-read", "sync", "--sweep", "pool=64,128"])
+    base = _base(args)
+    assert base["clt_k"] == 8 and base["icdf_bits"] == 5 and base["lanes"] == 8
+    assert _argv_for_record(args, base) == [
+        "--rng", "all", "--target", "xilinx7,ice40,ecp5", "--lanes", "8", "--width", "8",
+        "--clt-k", "8", "--icdf-bits", "5", "--pool-read", "sync", "--sweep", "pool=64,128"]
+
+
+def test_a_new_target_is_one_record(monkeypatch, capsys):
+    """A Target record added to TARGETS is a --target choice (named in the help and in the
+    errors) and brings its own pool read port to --pool-read auto."""
+    import dataclasses
+
+    from zohw.resources.targets import TARGETS
+
+    fake = dataclasses.replace(TARGETS["ice40"], name="gowin", title="Gowin GW1N",
+                               pool_read="comb", nextpnr=None, fmax_mhz=None)
+    monkeypatch.setitem(TARGETS, "gowin", fake)
+    with pytest.raises(SystemExit):
+        cli.main(["resources", "--help"])
+    assert "gowin (Gowin GW1N)" in capsys.readouterr().out
+    assert rp.parse_targets("ice40,gowin") == ["ice40", "gowin"]
+    with pytest.raises(ValueError, match="target must be one of xilinx7, ice40, ecp5, gowin, "
+                                         "not 'xc7'"):
+        rp.parse_targets("xc7")
+    base = {"lanes": 16, "width": 8, "pool": 256, "source": "xorshift32", "clt_k": 4}
+    entries, _, _ = rp.plan(rp.parse_rng("pezo-block"), ["ice40", "gowin"], base)
+    ports = {t: c.pool_read for _, c, t in entries if c.strategy == "pezo-block"}
+    assert ports == {"ice40": "sync", "gowin": "comb"}
+
+
+def test_knob_sweep_from_the_registry():
+    """Every strategy knob is sweepable; only the strategies that declare it get new jobs."""
+    from zohw.strategies import KNOBS
+
+    assert set(KNOBS) <= set(rp.SWEEPABLE)
+    assert {"clt_k", "icdf_bits", "otf_sources"} <= set(rp.SWEEPABLE)
+    base = {"lanes": 16, "width": 8, "pool": 256, "source": "xorshift32", "clt_k": 4}
+    entries, jobs, skipped = rp.plan(rp.parse_rng("uniform"), ["ecp5"], base,
+                                     rp.parse_sweep(["clt_k=2,8"]))
+    assert skipped == [] and len(entries) == 6
+    clt = sorted(c.clt_k for _, c, _ in entries if c.strategy == "gauss-clt")
+    assert clt == [2, 8]
+    # gauss-icdf and uniform do not have the knob: one job each for both points
+    assert len(jobs) == 4

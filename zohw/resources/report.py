@@ -6,10 +6,10 @@ import platform
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
-from zohw.config import (EngineConfig, STRATEGIES, SCALINGS, UNIFORM_FAMILY, POOL_STRATEGIES,
-                         POOL_READS)
+from zohw.config import EngineConfig, SCALINGS, POOL_READS
+from zohw.strategies import KNOBS, REGISTRY, STRATEGIES
 
-from ..errors import UsageError
+from ..errors import ConfigError, UsageError
 from ..io import atomic_open, write_json_atomic, write_text_atomic
 from .cells import parse_stat
 from .targets import TARGETS, check_target
@@ -19,14 +19,12 @@ __all__ = ["BASELINES", "PEZO_FAMILY", "SWEEPABLE", "parse_rng", "parse_targets"
            "parse_sweep", "plan", "run", "build_report", "render_markdown", "write_plot",
            "update_readme", "readme_table"]
 
-#: Gaussian baselines every report compares against.
-BASELINES = ("gauss-clt", "gauss-icdf")
-PEZO_FAMILY = ("pezo-shift", "pezo-block", "pezo-otf")
-#: EngineConfig fields a ``--sweep`` may vary.
-SWEEPABLE = ("lanes", "width", "pool", "clt_k", "icdf_bits", "otf_sources")
-ROW_KEYS = ("strategy", "target", "lanes", "width", "pool", "scaling", "source", "clt_k",
-            "icdf_bits", "otf_sources", "pool_read", "lut", "lutram", "lut_total", "ff", "carry",
-            "ram_bits", "bram", "bram_bits", "dsp", "muxf")
+#: Gaussian baselines every report compares against (the registry's Gaussian strategies).
+BASELINES = tuple(name for name in STRATEGIES if REGISTRY[name].gaussian)
+#: The strategies the summary looks for the best engine among.
+PEZO_FAMILY = tuple(name for name in STRATEGIES if REGISTRY[name].pezo_family)
+#: EngineConfig fields a ``--sweep`` may vary: the sizes and every strategy knob.
+SWEEPABLE = ("lanes", "width", "pool", *KNOBS)
 
 
 # -- argument parsing (shared by the CLI and the tests) -----------------------------------------
@@ -91,7 +89,8 @@ def parse_sweep(items):
                              f"{', '.join(SWEEPABLE)}, not {item!r}")
         if name in sweep:
             raise UsageError(f"sweep names {name} twice")
-        vals = [parse_int(f"sweep {name}", v) for v in _split(values)]
+        kind = KNOBS[name][0].kind if name in KNOBS else int
+        vals = [parse_int(f"sweep {name}", v) if kind is int else v for v in _split(values)]
         if not vals:
             raise UsageError(f"sweep {name} has no values")
         sweep[name] = list(dict.fromkeys(vals))
@@ -106,21 +105,23 @@ POOL_READ_CHOICES = ("auto", *POOL_READS)
 
 def _config(strategy, scaling, base, explicit_scaling, pool_read="comb"):
     """EngineConfig for one strategy. A global ``--scaling`` applies where the strategy accepts
-    it; a per-strategy ``:scaling`` must be valid (else the config's ValueError propagates)."""
+    it; a per-strategy ``:scaling`` must be valid (else the config's ConfigError propagates)."""
+    s = REGISTRY[strategy]
     params = dict(base)
     if scaling is not None:
         params["scaling"] = scaling
     elif explicit_scaling is not None:
-        ok = (strategy in UNIFORM_FAMILY and
-              (explicit_scaling != "adaptive" or strategy in POOL_STRATEGIES))
-        params["scaling"] = explicit_scaling if ok else None
-    if strategy in POOL_STRATEGIES:
+        params["scaling"] = explicit_scaling if explicit_scaling in s.scalings else None
+    # What a strategy ignores (the pool's size and port, other strategies' knobs) takes its
+    # default: the configuration, and its synthesis, stay shared across a sweep of it and
+    # across targets, still within EngineConfig's rules.
+    if s.pool:
         params["pool_read"] = pool_read
-    elif "pool" in params:
-        # pool size and pool port are ignored by these strategies: keep the configuration (and
-        # its synthesis) identical across a pool sweep and across targets, but still within
-        # EngineConfig's rules
-        params["pool"] = EngineConfig.pool
+    else:
+        params.pop("pool", None)
+    for knob, (_, owners) in KNOBS.items():
+        if strategy not in owners:
+            params.pop(knob, None)
     return EngineConfig(strategy=strategy, **params)
 
 
@@ -147,7 +148,7 @@ def plan(specs, targets, base, sweep=None, scaling=None, pool_read="auto"):
                 port = TARGETS[t].pool_read if pool_read == "auto" else pool_read
                 try:
                     cfg = _config(strategy, sc, params, scaling, port)
-                except (TypeError, ValueError) as exc:
+                except ConfigError as exc:
                     if not sweep:
                         raise
                     skip = {"strategy": strategy, **point, "reason": str(exc)}
@@ -221,10 +222,9 @@ def _pct(value, base):
 
 def _row(point, cfg, target, res):
     counts = parse_stat(res["stat"], target)
-    row = {"strategy": cfg.strategy, "target": target, "lanes": cfg.lanes, "width": cfg.width,
-           "pool": cfg.pool, "scaling": cfg.scaling, "source": cfg.source, "clt_k": cfg.clt_k,
-           "icdf_bits": cfg.icdf_bits, "otf_sources": cfg.otf_sources,
-           "pool_read": cfg.pool_read if cfg.strategy in POOL_STRATEGIES else None,
+    fields = cfg.as_dict()
+    row = {"strategy": fields.pop("strategy"), "target": target, **fields,
+           "pool_read": cfg.pool_read if REGISTRY[cfg.strategy].pool else None,
            "config_hash": cfg.config_hash, "config_name": cfg.name,
            "throughput_bits_per_cycle": cfg.lanes * cfg.width, "replay": True,
            **{k: counts[k] for k in counts if k not in ("other", "cells")},
@@ -342,27 +342,34 @@ def _fmt_pct(v):
     return f"{'+' if v > 0 else '−'}{abs(v):.0f} %"
 
 
+def _row_config(row):
+    """The EngineConfig a report row describes (rows of older reports may lack some fields:
+    they take their defaults)."""
+    names = EngineConfig.__dataclass_fields__
+    return EngineConfig.from_dict({k: v for k, v in row.items()
+                                   if k in names and v is not None})
+
+
 def _label(row):
-    s = row["strategy"]
-    extra = []
-    if s == "gauss-clt":
-        extra.append(f"K={row['clt_k']}")
-    elif s == "gauss-icdf":
-        extra.append(f"{1 << row['icdf_bits']}-entry table")
-    elif s == "pezo-otf":
-        extra.append(f"R={row['otf_sources']}")
-    elif s in POOL_STRATEGIES:
-        extra.append(f"N={row['pool']}")
-        if row.get("pool_read"):
-            extra.append("async read" if row["pool_read"] == "comb" else "sync read")
+    """The strategy's own label (its knobs) plus the pool port and the scaling mode, the
+    strategy's name set as code: ```gauss-clt` (K=4)``."""
+    name = row["strategy"]
+    text = REGISTRY[name].label(_row_config(row))
+    extra = [text[len(name) + 2:-1]] if text != name else []
+    if row.get("pool_read"):
+        extra.append("async read" if row["pool_read"] == "comb" else "sync read")
     if row["scaling"] != "none":
         extra.append(f"{row['scaling']} scaling")
-    return f"`{s}`" + (f" ({', '.join(extra)})" if extra else "")
+    return f"`{name}`" + (f" ({', '.join(extra)})" if extra else "")
+
+
+def _short(baseline):
+    return baseline.split("-")[-1]
 
 
 def _table(rows, fmax):
     head = ["strategy", "LUT", "LUTRAM", "FF", "carry", "BRAM", "DSP",
-            "ΔLUT vs clt", "ΔLUT vs icdf", "ΔFF vs clt", "ΔFF vs icdf"]
+            *[f"Δ{m} vs {_short(b)}" for m in ("LUT", "FF") for b in BASELINES]]
     if fmax:
         head.append("Fmax MHz")
     lines = ["| " + " | ".join(head) + " |",
@@ -370,12 +377,9 @@ def _table(rows, fmax):
     for r in rows:
         d = r.get("delta_pct", {})
         lutram = f"{r['lutram']} ({r['ram_bits']} b)" if r["lutram"] else "0"
-        cells = [_label(r) + (" †" if r.get("fallback") else ""), str(r["lut"]), lutram, str(r["ff"]), str(r["carry"]),
-                 str(r["bram"]), str(r["dsp"]),
-                 _fmt_pct(d.get("gauss-clt", {}).get("lut_total")),
-                 _fmt_pct(d.get("gauss-icdf", {}).get("lut_total")),
-                 _fmt_pct(d.get("gauss-clt", {}).get("ff")),
-                 _fmt_pct(d.get("gauss-icdf", {}).get("ff"))]
+        cells = [_label(r) + (" †" if r.get("fallback") else ""), str(r["lut"]), lutram,
+                 str(r["ff"]), str(r["carry"]), str(r["bram"]), str(r["dsp"]),
+                 *[_fmt_pct(d.get(b, {}).get(m)) for m in ("lut_total", "ff") for b in BASELINES]]
         if fmax:
             f = r.get("fmax_mhz")
             cells.append("–" if f is None else f"{f:.0f}")
@@ -396,7 +400,8 @@ def render_markdown(report, *, heading_level=2, notes=True, title=True):
                 f"with replay (equal throughput). LUT = logic LUTs; LUTRAM = LUT sites used as "
                 f"distributed RAM/SRL (storage bits in parentheses); the Δ columns compare "
                 f"LUT + LUTRAM (ecp5: + 2 per CCU2C) and FF with the Gaussian baselines "
-                f"`gauss-clt` and `gauss-icdf` at the same target and size.", ""]
+                f"{' and '.join(f'`{b}`' for b in BASELINES)} at the same target and size.",
+                ""]
         if report.get("wall_seconds") is not None:
             mach = report.get("machine") or {}
             extra = ""
