@@ -119,7 +119,14 @@ class BehaviouralCIMMacro(wiring.Component):
 
     @property
     def read_latency(self):
+        """Edges from a read request to ``read.data``."""
         return CIMSignature.read_latency
+
+    def golden(self, weights, x):
+        """The macro's results in the golden model: :func:`zohw.sw.cim.cim_matvec` (weights
+        ``[rows, cols]`` or a stack ``[K, rows, cols]``)."""
+        from zohw.sw.cim import cim_matvec
+        return cim_matvec(self._cfg, weights, x)
 
     def elaborate(self, platform):
         cfg = self._cfg

@@ -34,17 +34,13 @@ import math
 
 import torch
 
-__all__ = ["DEFAULT_STRIDE", "TEST_EVERY", "quantize_pixels", "load_digits_split",
-           "batch_indices", "Digits"]
+from zohw.digits import CLASSES, DEFAULT_STRIDE, PIXELS
 
-#: Default sample-memory stride of the mini-batch order.
-DEFAULT_STRIDE = 887
+__all__ = ["DEFAULT_STRIDE", "TEST_EVERY", "quantize_pixels", "load_digits_split",
+           "batch_indices", "Digits", "CLASSES", "PIXELS"]
+
 #: k-th sample of a class goes to test when k % TEST_EVERY == 0.
 TEST_EVERY = 5
-#: Number of classes.
-CLASSES = 10
-#: Pixels per image.
-PIXELS = 64
 
 
 def quantize_pixels(pixels, input_bits):

@@ -27,6 +27,7 @@ import time
 
 import torch
 
+from zohw.losses import get as get_loss
 from zohw.sw.data import batch_indices, load_digits_split
 from zohw.sw.train import TrainResult, _eval_points, init_weights, single_thread, unflatten
 from zohw.train_config import TrainerConfig
@@ -60,14 +61,9 @@ def float_forward(cfg: TrainerConfig, flat_w, x):
 
 
 def float_losses(cfg: TrainerConfig, y, labels):
-    """Per-sample float loss of results y (scores ``y / 2**logit_shift``)."""
-    s = y * 2.0 ** -cfg.logit_shift
-    idx = labels.view(-1, 1).expand(*s.shape[:-1], 1) if s.dim() > 2 else labels.view(-1, 1)
-    sy = s.gather(-1, idx)
-    if cfg.loss == "hinge":
-        return torch.clamp(cfg.margin + s - sy, min=0).sum(-1) - cfg.margin
-    t = torch.zeros_like(s).scatter_(-1, idx, float(cfg.target))
-    return ((s - t) ** 2).sum(-1)
+    """Per-sample float loss of results y (scores ``y / 2**logit_shift``): the float loss of
+    the plug-in ``cfg.loss`` (:mod:`zohw.losses`)."""
+    return get_loss(cfg.loss).float_loss(cfg, y * 2.0 ** -cfg.logit_shift, labels)
 
 
 def _accuracy(cfg, w, x, labels):

@@ -25,26 +25,23 @@ from dataclasses import dataclass, field
 
 import torch
 
-from zohw.cim_config import CIMConfig
-from zohw.sw.cim import cim_matvec
+from zohw.hw.plan import TrainerPlan, layer_macros
+from zohw.losses import get as get_loss
 from zohw.sw.data import batch_indices, load_digits_split
-from zohw.train_config import CLASSES, TrainerConfig
+from zohw.train_config import TrainerConfig
 
 __all__ = ["shift", "rshift_round", "forward", "scores", "sample_losses", "batch_loss",
            "unflatten", "init_weights", "perturbation", "update_delta", "golden_step",
            "accuracy", "cycle_breakdown", "predicted_cycles_per_step", "TrainResult",
-           "train_golden", "Z_CHUNK"]
+           "train_golden", "Z_CHUNK", "RESULT_KEYS"]
 
 #: Steps of engine words generated at a time (bounds memory: Z_CHUNK · d int64).
 Z_CHUNK = 500
 
-#: Cycle-model constants (see :func:`cycle_breakdown` and ``docs/trainer.md``).
-WRITE_PIPE = 2       # z register → add/saturate → CIM write
-UPDATE_PIPE = 3      # z register → multiply → round/add/saturate → CIM write
-SAMPLE_READ = 1      # sample memory read before the first CIM transfer
-REQUANT = 1          # MLP: shift/clamp of the hidden results, one register stage
-DIFF = 1             # g = sat(L+ - L-)
-STROBES = 3          # replay, replay, advance: one cycle each (no transfer in a strobe cycle)
+#: Keys of a training result document (golden or co-simulation) that scripts rely on; more
+#: keys may follow.
+RESULT_KEYS = ("mode", "strategy", "steps", "test_accuracy", "train_loss", "mismatches",
+               "cycles_per_step", "predicted_cycles_per_step")
 
 
 @contextlib.contextmanager
@@ -89,71 +86,34 @@ def unflatten(cfg: TrainerConfig, flat):
 
 # -- model ------------------------------------------------------------------------------------
 
-def stacked_matvec(c: CIMConfig, weights, x):
-    """:func:`zohw.sw.cim.cim_matvec` for a stack of weight matrices, bit-identical, faster.
-
-    ``weights``: int64 ``[K, rows, cols]`` (values already in range); ``x``: ``[batch, rows]``
-    (shared) or ``[K, batch, rows]``. Returns int64 ``[K, batch, cols]``. The analog column sums
-    of every (slice, bit-plane) pass are computed with a float matmul, exact because they are
-    integers below 2**24 (float32) or 2**53 (float64); the ADC, the shift-add and the offset
-    correction are the integer operations of ``cim_matvec``. The tests check equality.
-    """
-    K = weights.shape[0]
-    u = weights + c.weight_offset
-    ks = torch.arange(c.slices, dtype=torch.int64).mul_(c.cell_bits).view(1, -1, 1, 1)
-    cells = (u.unsqueeze(1) >> ks) & c.cell_max                       # [K, S, R, C]
-    if c.input_mode == "parallel":
-        planes = x.unsqueeze(-3)                                      # [(K,) 1, B, R]
-    else:
-        bits = torch.arange(c.input_bits, dtype=torch.int64).view(-1, 1, 1)
-        planes = (x.unsqueeze(-3) >> bits) & 1                        # [(K,) I, B, R]
-    ftype = torch.float32 if c.full_scale < (1 << 24) else torch.float64
-    S, R, C = c.slices, c.rows, c.cols
-    if planes.dim() == 3:
-        # shared inputs: one GEMM [I*B, R] @ [R, K*S*C]
-        I, B = planes.shape[0], planes.shape[1]
-        rhs = cells.permute(2, 0, 1, 3).reshape(R, K * S * C)
-        sums = (planes.reshape(I * B, R).to(ftype) @ rhs.to(ftype)).to(torch.int64)
-        sums = sums.view(I, B, K, S, C).permute(2, 3, 0, 1, 4)
-    else:
-        # per-stack inputs: [K, I*B, R] @ [K, R, S*C]
-        I, B = planes.shape[1], planes.shape[2]
-        rhs = cells.permute(0, 2, 1, 3).reshape(K, R, S * C)
-        sums = torch.bmm(planes.reshape(K, I * B, R).to(ftype), rhs.to(ftype)).to(torch.int64)
-        sums = sums.view(K, I, B, S, C).permute(0, 3, 1, 2, 4)            # [K, S, I, B, C]
-    recon = torch.clamp(sums >> c.adc_shift, max=c.adc_max) << c.adc_shift
-    k = torch.arange(c.slices, dtype=torch.int64).view(1, -1, 1, 1, 1) * c.cell_bits
-    i = torch.arange(c.input_passes, dtype=torch.int64).view(1, 1, -1, 1, 1)
-    y = (recon << (k + i)).sum(dim=(1, 2))                            # [K, B, C]
-    xs = x.sum(dim=-1, keepdim=True)
-    return y - c.weight_offset * (xs if xs.dim() == 3 else xs.unsqueeze(0))
-
-
-def forward(cfg: TrainerConfig, flat_w, x, exact_reference=False):
+def forward(cfg: TrainerConfig, flat_w, x, exact_reference=False, macro=None):
     """CIM results of the output layer for inputs x ``[batch, 65]``.
 
     ``flat_w`` is one flat weight vector [d] (result ``[batch, 10]``) or a stack [K, d] (result
-    ``[K, batch, 10]``). linear: the macro's ``cim_matvec(cim, W, x)``. mlp:
-    ``h = clamp(y1 >> hidden_shift, 0, 2**input_bits - 1)`` (ReLU + saturation to the input
-    format), then the output macro on ``[h, 2**input_bits - 1]`` (constant bias input).
-    ``exact_reference=True`` calls :func:`zohw.sw.cim.cim_matvec` itself (slow; for tests).
+    ``[K, batch, 10]``). Every layer is the golden model of its CIM macro (``macro`` is the
+    factory, default the behavioural macro: :func:`zohw.sw.cim.cim_matvec`). linear: one
+    macro. mlp: ``h = clamp(y1 >> hidden_shift, 0, 2**input_bits - 1)`` (ReLU + saturation to
+    the input format), then the output macro on ``[h, 2**input_bits - 1]`` (constant bias
+    input). ``exact_reference=True`` runs the macros on one weight matrix at a time (slow; for
+    tests of the stacking).
     """
     single = flat_w.dim() == 1
     stack = flat_w.unsqueeze(0) if single else flat_w
     layers = unflatten(cfg, stack)
-    cims = cfg.layer_cims
-    if exact_reference:
-        def mv(c, w, xin):
-            xin = xin if xin.dim() == 3 else xin.expand(w.shape[0], *xin.shape)
-            return torch.stack([cim_matvec(c, w[j], xin[j]) for j in range(w.shape[0])])
-    else:
-        mv = stacked_matvec
-    y = mv(cims[0], layers[0], x)
+    macros = layer_macros(cfg, macro)
+
+    def mv(mac, w, xin):
+        if not exact_reference:
+            return mac.golden(w, xin)
+        xin = xin if xin.dim() == 3 else xin.expand(w.shape[0], *xin.shape)
+        return torch.stack([mac.golden(w[j], xin[j]) for j in range(w.shape[0])])
+
+    y = mv(macros[0], layers[0], x)
     if cfg.model == "mlp":
-        c2 = cims[1]
+        c2 = cfg.layer_cims[1]
         h = torch.clamp(y >> cfg.hidden_shift, 0, c2.input_max)
         bias = torch.full((*h.shape[:-1], 1), c2.input_max, dtype=torch.int64)
-        y = mv(c2, layers[1], torch.cat([h, bias], dim=-1))
+        y = mv(macros[1], layers[1], torch.cat([h, bias], dim=-1))
     return y[0] if single else y
 
 
@@ -163,34 +123,26 @@ def scores(cfg: TrainerConfig, y):
 
 
 def sample_losses(cfg: TrainerConfig, s, labels):
-    """Per-sample integer loss of scores s ``[batch, 10]``.
-
-    hinge: ``sum_{j != y} max(0, margin + s_j - s_y)``; mse: ``sum_j (s_j - t_j)**2`` with
-    ``t_y = target`` and 0 elsewhere.
-    """
-    sy = s.gather(1, labels.view(-1, 1))
-    if cfg.loss == "hinge":
-        return torch.clamp(cfg.margin + s - sy, min=0).sum(1) - cfg.margin
-    t = torch.zeros_like(s).scatter_(1, labels.view(-1, 1), cfg.target)
-    return ((s - t) ** 2).sum(1)
+    """Per-sample integer loss of scores s ``[batch, 10]``: the golden of the loss plug-in
+    ``cfg.loss`` (:mod:`zohw.losses`)."""
+    return get_loss(cfg.loss).golden(cfg, s, labels)
 
 
-def batch_loss(cfg: TrainerConfig, flat_w, x, labels):
+def batch_loss(cfg: TrainerConfig, flat_w, x, labels, macro=None):
     """L: the integer loss summed over the mini-batch (a stack [K, d] of weights gives [K])."""
-    s = scores(cfg, forward(cfg, flat_w, x))
+    s = scores(cfg, forward(cfg, flat_w, x, macro=macro))
     if s.dim() == 2:
         return int(sample_losses(cfg, s, labels).sum())
-    K, B, C = s.shape
-    return sample_losses(cfg, s.reshape(K * B, C), labels.repeat(K)).view(K, B).sum(1)
+    return sample_losses(cfg, s, labels).sum(-1)
 
 
-def predict(cfg: TrainerConfig, flat_w, x):
+def predict(cfg: TrainerConfig, flat_w, x, macro=None):
     """Class decisions: argmax of the CIM results (ties → lowest class index)."""
-    return forward(cfg, flat_w, x).argmax(dim=1)
+    return forward(cfg, flat_w, x, macro=macro).argmax(dim=1)
 
 
-def accuracy(cfg: TrainerConfig, flat_w, x, labels):
-    return float((predict(cfg, flat_w, x) == labels).double().mean())
+def accuracy(cfg: TrainerConfig, flat_w, x, labels, macro=None):
+    return float((predict(cfg, flat_w, x, macro) == labels).double().mean())
 
 
 def init_weights(cfg: TrainerConfig):
@@ -223,15 +175,16 @@ def update_delta(cfg: TrainerConfig, g, z, step=0):
     return -rshift_round(p, cfg.lr_shift_at(step), cfg.rounding)
 
 
-def golden_step(cfg: TrainerConfig, w, z, x, labels, step=0):
+def golden_step(cfg: TrainerConfig, w, z, x, labels, step=0, macro=None):
     """One full step on flat weights ``w`` [d] with words ``z`` [d] and a mini-batch.
 
     Returns ``(w_new, l_plus, l_minus, g, writes)`` where ``writes`` [d] counts the writes the
-    step issues per weight (0 to 3; suppressed when the value does not change).
+    step issues per weight (0 to 3; suppressed when the value does not change): a zero word
+    (delta = 0) skips both perturbation writes, so sparse words (many zeros) save writes.
     """
     delta = perturbation(cfg, z)
     w_minus = w - delta
-    lpm = batch_loss(cfg, torch.stack([w + delta, w_minus]), x, labels).tolist()
+    lpm = batch_loss(cfg, torch.stack([w + delta, w_minus]), x, labels, macro).tolist()
     l_plus, l_minus = lpm
     g = max(cfg.diff_min, min(cfg.diff_max, l_plus - l_minus))
     lo, hi = cfg.weight_range
@@ -243,47 +196,15 @@ def golden_step(cfg: TrainerConfig, w, z, x, labels, step=0):
 
 # -- cycle model ------------------------------------------------------------------------------
 
-def _write_pass(cfg: TrainerConfig):
-    """Cycles to stream the d words of one step through the CIM write ports: every engine
-    transfer is split into beats of ``write_lanes`` words; beats holding only padding lanes of
-    the last transfer are skipped."""
-    P = cfg.engine.lanes
-    wl = cfg.cim.write_lanes
-    d = cfg.params
-    C = -(-d // P)
-    last = d - (C - 1) * P
-    return (C - 1) * -(-P // wl) + -(-last // wl)
+def cycle_breakdown(cfg: TrainerConfig, macro=None):
+    """Cycles of every phase of a step: the RTL's own plan (:class:`zohw.hw.plan.TrainerPlan`,
+    the one cycle model)."""
+    return TrainerPlan(cfg, macro=macro).cycle_breakdown()
 
 
-def _forward_pass(cfg: TrainerConfig):
-    """Cycles of one forward pass over the mini-batch, loss included."""
-    B = cfg.batch
-    cpv = [c.cycles_per_vector for c in cfg.layer_cims]
-    loss_per_sample = CLASSES          # sequential loss unit: one class per cycle
-    issue = max(max(cpv), loss_per_sample)
-    extra = sum(cpv) - max(cpv) + (REQUANT if cfg.model == "mlp" else 0)
-    return SAMPLE_READ + B * issue + extra + loss_per_sample + 1
-
-
-def cycle_breakdown(cfg: TrainerConfig):
-    """Cycles of every phase of a step in the documented schedule (``docs/trainer.md``)."""
-    w = _write_pass(cfg)
-    f = _forward_pass(cfg)
-    return {
-        "perturb_plus": w + WRITE_PIPE,
-        "forward_plus": f,
-        "perturb_minus": w + WRITE_PIPE,
-        "forward_minus": f,
-        "difference": DIFF,
-        "update": w + UPDATE_PIPE,
-        "strobes": STROBES,
-    }
-
-
-def predicted_cycles_per_step(cfg: TrainerConfig):
-    """Analytic cycles per step: ``3·W + 2·Fw + 2·WRITE_PIPE + UPDATE_PIPE + DIFF + STROBES``
-    with W = :func:`_write_pass` and Fw = :func:`_forward_pass`."""
-    return sum(cycle_breakdown(cfg).values())
+def predicted_cycles_per_step(cfg: TrainerConfig, macro=None):
+    """Cycles per step of the RTL (:attr:`zohw.hw.plan.TrainerPlan.cycles_per_step`)."""
+    return TrainerPlan(cfg, macro=macro).cycles_per_step
 
 
 # -- training loop ----------------------------------------------------------------------------
@@ -318,18 +239,19 @@ def _eval_points(cfg):
     return [0] + pts
 
 
-def train_golden(cfg: TrainerConfig, data=None, progress=False, z_source=None):
+def train_golden(cfg: TrainerConfig, data=None, progress=False, z_source=None, macro=None):
     """Run ``cfg.steps`` golden steps from :func:`init_weights`; returns a :class:`TrainResult`.
 
     ``z_source(first_step, count) -> LongTensor[count, d]`` overrides the engine (tests); by
     default the words come from :func:`zohw.sw.perturb.golden_perturbations` in chunks of
-    :data:`Z_CHUNK` steps.
+    :data:`Z_CHUNK` steps. ``macro`` is the CIM macro factory (default the behavioural
+    macro): its golden model computes the layers, its latencies the cycles.
     """
     with single_thread():
-        return _train_golden(cfg, data, progress, z_source)
+        return _train_golden(cfg, data, progress, z_source, macro)
 
 
-def _train_golden(cfg, data, progress, z_source):
+def _train_golden(cfg, data, progress, z_source, macro):
     from zohw.sw.perturb import golden_perturbations
 
     t0 = time.perf_counter()
@@ -350,8 +272,8 @@ def _train_golden(cfg, data, progress, z_source):
 
     def evaluate(step):
         res.eval_steps.append(step)
-        res.test_accuracy.append(accuracy(cfg, w, data.x_test, data.y_test))
-        res.train_accuracy.append(accuracy(cfg, w, data.x_train, data.y_train))
+        res.test_accuracy.append(accuracy(cfg, w, data.x_test, data.y_test, macro))
+        res.train_accuracy.append(accuracy(cfg, w, data.x_train, data.y_train, macro))
 
     evaluate(0)
     bar = None
@@ -367,7 +289,7 @@ def _train_golden(cfg, data, progress, z_source):
             s = first + k
             x = data.x_train[idx[k]]
             y = data.y_train[idx[k]]
-            w, lp, lm, g, wr = golden_step(cfg, w, zs[k], x, y, s)
+            w, lp, lm, g, wr = golden_step(cfg, w, zs[k], x, y, s, macro)
             l_plus[s], l_minus[s], gs[s] = lp, lm, g
             writes += wr
             if s + 1 == points[next_eval]:
@@ -378,6 +300,6 @@ def _train_golden(cfg, data, progress, z_source):
     if bar is not None:
         bar.close()
     res.weights = w
-    res.cycles = predicted_cycles_per_step(cfg) * T
+    res.cycles = predicted_cycles_per_step(cfg, macro) * T
     res.seconds = time.perf_counter() - t0
     return res

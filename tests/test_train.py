@@ -7,6 +7,7 @@ import torch
 
 from zohw.cim_config import CIMConfig
 from zohw.config import EngineConfig
+from zohw.errors import ConfigError
 from zohw.sw.cim import cim_matvec
 from zohw.sw.data import batch_indices, load_digits_split, quantize_pixels
 from zohw.sw.train import (batch_loss, cycle_breakdown, forward, golden_step, init_weights,
@@ -86,7 +87,7 @@ def test_config_errors_name_parameter_and_allowed_values(kw, match):
         TrainerConfig(**kw)
     with pytest.raises(TypeError, match="steps must be an integer"):
         TrainerConfig(steps="10")
-    with pytest.raises(ValueError, match="unknown trainer configuration keys: foo"):
+    with pytest.raises(ValueError, match="unknown TrainerConfig keys: foo"):
         TrainerConfig.from_dict({"foo": 1})
 
 
@@ -247,7 +248,9 @@ def test_cycle_model():
     b = cycle_breakdown(cfg)
     assert b["perturb_plus"] == 650 + 2 and b["forward_plus"] == 1 + 32 * 12 + 10 + 1
     assert predicted_cycles_per_step(cfg) == sum(b.values()) == 2753
-    assert predicted_cycles_per_step(cfg.replace(cim=CIMConfig(write_lanes=16))) == 926
+    # the trainer reads and writes one weight per cycle: the config rejects more write lanes
+    with pytest.raises(ConfigError, match="cim.write_lanes must be 1 .*, not 16"):
+        cfg.replace(cim=CIMConfig(write_lanes=16))
     # the last transfer's padding costs nothing; a wider engine cannot beat the write port
     assert cycle_breakdown(cfg.replace(engine=EngineConfig(strategy="pezo-otf", lanes=32)))[
         "perturb_plus"] == 652

@@ -15,11 +15,9 @@ documented in ``docs/cim.md``; in short:
   ``2**(weight_bits - 1) * sum(x)``.
 """
 
-import hashlib
-import json
-from dataclasses import dataclass, fields, asdict
+from dataclasses import dataclass
 
-from zohw.validate import integer as _int
+from zohw.configbase import Config, ConfigError, param
 
 __all__ = ["INPUT_MODES", "CIMConfig", "DIGITS_CIM"]
 
@@ -34,83 +32,46 @@ def _signed_width(lo, hi):
     return n
 
 
+def _default_adc_shift(c):
+    """the shift that maps the full-scale column sum onto the ADC range without clipping"""
+    return c.default_adc_shift
+
+
 @dataclass(frozen=True)
-class CIMConfig:
+class CIMConfig(Config):
     """Configuration of one CIM MAC macro (a ``rows`` × ``cols`` weight array).
 
-    Parameters
-    ----------
-    rows : int
-        Array rows = length of the input vector (1 to 1024).
-    cols : int
-        Array columns = length of the result vector (1 to 256).
-    weight_bits : int
-        Bits of a signed weight (2 to 16).
-    cell_bits : int
-        Bits stored per (multi-level) cell: a divisor of ``weight_bits`` (1 to 8).
-    input_bits : int
-        Bits of an unsigned input element (1 to 8).
-    adc_bits : int
-        Resolution of the column ADC (1 to 24).
-    input_mode : str
-        ``"serial"`` (one input bit-plane per pass) or ``"parallel"`` (the whole input, one pass).
-    write_lanes : int
-        Weights written per cycle through the write port (1 to 64).
-    adc_shift : int or None
-        LSBs the ADC drops. None (the default) derives the shift that maps the full-scale column
-        sum onto the ADC range without clipping: ``max(0, bitlength(full_scale) - adc_bits)``.
-        A smaller value (0 to that default) makes the ADC finer but lets large column sums clip.
+    Every field is hardware. The macro's timing (cycles per vector, read latency) is not part
+    of the configuration: it belongs to the macro implementation (e.g.
+    :attr:`zohw.hw.cim.BehaviouralCIMMacro.cycles_per_vector`).
+
+    ``adc_shift`` left None derives ``max(0, bitlength(full_scale) - adc_bits)``; a smaller value
+    makes the ADC finer but lets large column sums clip.
     """
 
-    rows: int = 65
-    cols: int = 10
-    weight_bits: int = 12
-    cell_bits: int = 4
-    input_bits: int = 4
-    adc_bits: int = 8
-    input_mode: str = "serial"
-    write_lanes: int = 1
-    adc_shift: int | None = None
+    rows: int = param(65, lo=1, hi=1024, help="array rows = length of the input vector")
+    cols: int = param(10, lo=1, hi=256, help="array columns = length of the result vector")
+    weight_bits: int = param(12, lo=2, hi=16, help="bits of a signed weight")
+    cell_bits: int = param(4, lo=1, hi=8,
+                           help="bits stored per (multi-level) cell, a divisor of weight_bits")
+    input_bits: int = param(4, lo=1, hi=8, help="bits of an unsigned input element")
+    adc_bits: int = param(8, lo=1, hi=24, help="resolution of the column ADC")
+    input_mode: str = param("serial", choices=INPUT_MODES,
+                            help="serial: one input bit-plane per pass; parallel: the whole "
+                                 "input in one pass")
+    write_lanes: int = param(1, lo=1, hi=64, help="weights written per cycle by the write port")
+    adc_shift: int | None = param(None, derive=_default_adc_shift, lo=0,
+                                  hi=lambda c: c.default_adc_shift,
+                                  help="LSBs the ADC drops")
 
-    def __post_init__(self):
-        _int("rows", self.rows, 1, 1024)
-        _int("cols", self.cols, 1, 256)
-        _int("weight_bits", self.weight_bits, 2, 16)
-        _int("cell_bits", self.cell_bits, 1, 8)
+    def _check(self):
         if self.weight_bits % self.cell_bits:
             divisors = [d for d in range(1, 9) if self.weight_bits % d == 0]
-            raise ValueError(
+            raise ConfigError(
                 f"cell_bits must divide weight_bits ({self.weight_bits}): one of "
                 f"{', '.join(map(str, divisors))}, not {self.cell_bits}")
-        _int("input_bits", self.input_bits, 1, 8)
-        _int("adc_bits", self.adc_bits, 1, 24)
-        if not isinstance(self.input_mode, str):
-            raise TypeError(f"input_mode must be a string, not {self.input_mode!r}")
-        if self.input_mode not in INPUT_MODES:
-            raise ValueError(
-                f"input_mode must be one of {', '.join(INPUT_MODES)}, not {self.input_mode!r}")
-        _int("write_lanes", self.write_lanes, 1, 64)
-        if self.adc_shift is None:
-            object.__setattr__(self, "adc_shift", self.default_adc_shift)
-        _int("adc_shift", self.adc_shift, 0, self.default_adc_shift)
 
     # -- identity ------------------------------------------------------------------------------
-
-    def as_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown CIM configuration keys: {', '.join(sorted(unknown))}")
-        return cls(**d)
-
-    @property
-    def config_hash(self):
-        text = json.dumps(self.as_dict(), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
     def name(self):
@@ -253,18 +214,6 @@ class CIMConfig:
         slice_weight = sum(1 << (k * self.cell_bits) for k in range(self.slices))
         input_weight = sum(1 << i for i in range(self.input_passes))
         return self.pass_error_bound * slice_weight * input_weight
-
-    # -- timing of the behavioural macro -------------------------------------------------------
-
-    @property
-    def cycles_per_vector(self):
-        """Latency of :class:`zohw.hw.cim.BehaviouralCIMMacro` per vector: one pass per cycle.
-
-        If the input transfer happens at clock edge n, the result is first valid (sampled) at
-        edge ``n + cycles_per_vector``; with an always-ready result stream the macro accepts one
-        vector every ``cycles_per_vector`` cycles.
-        """
-        return self.passes
 
 
 #: The configuration of the digits trainer: 64 pixels + a constant bias input, 10 classes.

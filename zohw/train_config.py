@@ -17,26 +17,24 @@ Fixed-point conventions (all integers, see ``docs/trainer.md``)
 * Update step: ``lr_mult * 2**-lr_shift`` multiplies the (saturated) loss difference times z.
 """
 
-import hashlib
-import json
-from dataclasses import dataclass, fields, asdict, replace
+from dataclasses import dataclass
 
-from zohw.config import EngineConfig
-from zohw.validate import choice as _choice, integer as _int
 from zohw.cim_config import CIMConfig
+from zohw.config import EngineConfig
+from zohw.configbase import Config, ConfigError, param
+from zohw.digits import CLASSES, DEFAULT_STRIDE, PIXELS
+from zohw.losses import LOSSES, get as get_loss
 
 __all__ = ["MODELS", "LOSSES", "UPDATES", "ROUNDINGS", "INITS", "CLASSES", "PIXELS",
-           "TrainerConfig", "default_lr_shift"]
+           "DEFAULT_STRATEGY", "TrainerConfig", "default_lr_shift"]
 
 MODELS = ("linear", "mlp")
-LOSSES = ("hinge", "mse")
 UPDATES = ("sgd", "sign")
 ROUNDINGS = ("nearest", "floor")
 INITS = ("zero", "uniform")
-#: Classes of the digits task (columns of the output layer).
-CLASSES = 10
-#: Pixels per digits image (rows of the first layer, before the bias input).
-PIXELS = 64
+#: Default perturbation strategy of the trainer (the best PeZO-family strategy in the accuracy
+#: study).
+DEFAULT_STRATEGY = "pezo-otf"
 
 
 def _shift(v, k):
@@ -45,178 +43,116 @@ def _shift(v, k):
 
 def default_lr_shift(model, loss, update):
     """Tuned default update shift (digits, 10 000 steps, batch 32, ε = 2**-4, see
-    ``docs/trainer.md``): sgd 13 for the hinge loss and 17 for MSE (its loss differences are
-    about 2·|s − t| ≈ 2**4 times larger), one less for the MLP; sign updates 3 (|Δ| ≈ |z| / 8)."""
+    ``docs/trainer.md``): sgd the loss's own tuned shift (hinge 13, MSE 17: its loss differences
+    are about 2·|s − t| ≈ 2**4 times larger), one less for the MLP; sign updates 3
+    (|Δ| ≈ |z| / 8)."""
     if update == "sign":
         return 3
-    base = 13 if loss == "hinge" else 17
-    return base - (1 if model == "mlp" else 0)
+    return get_loss(loss).sgd_lr_shift - (1 if model == "mlp" else 0)
+
+
+def _lr_shift(c):
+    """tuned per model, loss and update (default_lr_shift)"""
+    return default_lr_shift(c.model, c.loss, c.update)
+
+
+def _init(c):
+    """zero for the linear model, uniform for the mlp"""
+    return "zero" if c.model == "linear" else "uniform"
+
+
+def _loss_help():
+    return "; ".join(f"{name}: {get_loss(name).help}" for name in LOSSES)
+
+
+class _Params:
+    """``config.params``: d, the weights perturbed per step (flat order: layer by layer,
+    row-major ``r*cols + c``). On the class, ``TrainerConfig.params()`` stays the base's field
+    metadata (a shim until ``Config.params`` is renamed ``fields_meta`` as agreed)."""
+
+    def __get__(self, obj, cls):
+        if obj is None:
+            return Config.__dict__["params"].__get__(None, cls)
+        return sum(obj.layer_sizes)
 
 
 @dataclass(frozen=True)
-class TrainerConfig:
-    """Configuration of one zeroth-order trainer (hardware + run).
+class TrainerConfig(Config):
+    """Configuration of one zeroth-order trainer.
 
-    Parameters
-    ----------
-    engine : EngineConfig
-        The perturbation engine (any strategy plugs in).
-    cim : CIMConfig
-        The CIM macro of the output layer (linear model: the only layer). Must have
-        ``rows = 65`` (64 pixels + bias) for the linear model and ``cols = 10``. The MLP derives
-        its two macros from it (see :attr:`layer_cims`).
-    model : str
-        ``linear`` (one layer with bias) or ``mlp`` (``hidden`` ReLU units, then a linear layer).
-    hidden : int
-        Hidden units of the MLP (1 to 256).
-    hidden_shift : int
-        MLP requantisation: ``h = clamp(y1 >> hidden_shift, 0, 2**input_bits - 1)`` (0 to 24).
-    loss : str
-        ``hinge`` (multi-class, Weston–Watkins) or ``mse`` (one-hot targets).
-    update : str
-        ``sgd`` (Δ ∝ (L+ − L−)·z) or ``sign`` (Δ ∝ sign(L+ − L−)·z).
-    weight_frac : int
-        Fraction bits of the weight format (0 to weight_bits + 8).
-    eps_shift, eps_mult : int
-        ε = eps_mult · 2**-eps_shift in weight units (eps_mult 1 to 15: 1 is a pure shift).
-    lr_shift, lr_mult : int
-        Update scale: Δ = round((g · z · lr_mult) / 2**lr_shift(s)) (lr_shift 0 to 40, lr_mult
-        1 to 15). ``lr_shift=None`` picks the tuned default of the model, loss and update
-        (:func:`default_lr_shift`).
-    lr_decay : int
-        Step decay of the update scale: at step s the shift is ``lr_shift + s // lr_decay``
-        (halving the step every ``lr_decay`` steps); 0 turns decay off (0 to 10**7).
-    logit_shift : int
-        Scores the loss sees: ``s = y >> logit_shift`` (floor) of the CIM results y (0 to 24).
-    margin : int
-        Hinge margin in score units (1 to 2**15).
-    target : int
-        MSE target of the true class in score units (the others are 0) (1 to 2**15).
-    diff_bits : int
-        g = L+ − L− saturates to a signed ``diff_bits`` integer before the update (2 to 32).
-    rounding : str
-        Rounding of the update's right shift: ``nearest`` (half away from zero, unbiased for a
-        sign-symmetric product) or ``floor``.
-    init : str or None
-        Initial weights: ``zero`` or ``uniform`` (integers in ±2**init_bits from a
-        ``torch.Generator`` seeded with ``seed``; loaded over the write port). None picks
-        ``zero`` for the linear model and ``uniform`` for the MLP (whose hidden units need
-        distinct weights).
-    init_bits : int
-        Range of the uniform init (0 to weight_bits - 2).
-    batch : int
-        Samples per mini-batch (1 to 1024); each forward pass (L+ and L−) sums over the batch.
-    steps : int
-        Training steps (1 to 10**7).
-    seed : int
-        32-bit seed of the perturbation engine (0 to 2**32 − 1).
-    stride : int
-        Sample-memory stride of the mini-batch order (see :mod:`zohw.sw.data`); coprime with the
-        train-set size.
-    eval_every : int
-        Steps between test-accuracy evaluations (reporting only, 1 to 10**7).
+    Hardware fields fix the RTL (and :attr:`config_hash`); run fields (``init``, ``init_bits``,
+    ``steps``, ``seed``, ``eval_every``) are inputs of a run: the seed and the step count are
+    sampled on ``start``, the initial weights are loaded over the write port, evaluation is the
+    host's. ``stride`` is hardware: the mini-batch order's stride is elaborated as a constant.
+
+    The CIM macro ``cim`` is the output layer's (linear model: the only layer); it must have
+    ``rows = 65`` (64 pixels + bias) for the linear model, ``cols = 10`` and ``write_lanes = 1``
+    (the trainer reads and writes one weight per cycle). The MLP derives its two macros from it
+    (:attr:`layer_cims`). The loss is a plug-in of :mod:`zohw.losses`.
     """
 
-    engine: EngineConfig = EngineConfig(strategy="pezo-otf")
-    cim: CIMConfig = CIMConfig()
-    model: str = "linear"
-    hidden: int = 16
-    hidden_shift: int = 11
-    loss: str = "hinge"
-    update: str = "sgd"
-    weight_frac: int = 10
-    eps_shift: int = 4
-    eps_mult: int = 1
-    lr_shift: int | None = None
-    lr_mult: int = 1
-    lr_decay: int = 0
-    logit_shift: int = 9
-    margin: int = 64
-    target: int = 64
-    diff_bits: int = 16
-    rounding: str = "nearest"
-    init: str | None = None
-    init_bits: int = 9
-    batch: int = 32
-    steps: int = 10000
-    seed: int = 1
-    stride: int = 887
-    eval_every: int = 500
+    engine: EngineConfig = param(EngineConfig(strategy=DEFAULT_STRATEGY), nested=True,
+                                 help="the perturbation engine")
+    cim: CIMConfig = param(CIMConfig(), nested=True, help="the CIM macro of the output layer")
+    model: str = param("linear", choices=MODELS,
+                       help="linear (one layer with bias) or mlp (hidden ReLU units, then a "
+                            "linear layer)")
+    hidden: int = param(16, lo=1, hi=256, help="hidden units of the mlp", metavar="H")
+    hidden_shift: int = param(11, lo=0, hi=24, metavar="K",
+                              help="mlp requantisation h = clamp(y1 >> K, 0, 2**input_bits - 1)")
+    loss: str = param("hinge", choices=LOSSES, help=_loss_help())
+    update: str = param("sgd", choices=UPDATES,
+                        help="sgd (Δ ∝ (L+ − L−)·z) or sign (Δ ∝ sign(L+ − L−)·z)")
+    weight_frac: int = param(10, lo=0, hi=lambda c: c.cim.weight_bits + 8, metavar="BITS",
+                             help="fraction bits of the weight format")
+    eps_shift: int = param(4, lo=-8, hi=24, metavar="E",
+                           help="ε = eps_mult · 2**-E in weight units")
+    eps_mult: int = param(1, lo=1, hi=15, metavar="M", help="ε mantissa (1: a pure shift)")
+    lr_shift: int | None = param(None, derive=_lr_shift, lo=0, hi=40, metavar="L",
+                                 help="update shift: Δ = round(g·z·lr_mult / 2**L)")
+    lr_mult: int = param(1, lo=1, hi=15, metavar="M", help="update mantissa")
+    lr_decay: int = param(0, lo=0, hi=10 ** 7, metavar="STEPS",
+                          help="add 1 to the update shift every STEPS steps (0: off)")
+    logit_shift: int = param(9, lo=0, hi=24, metavar="K",
+                             help="scores s = CIM results >> K (floor)")
+    margin: int = param(64, lo=1, hi=1 << 15, metavar="M", help="hinge margin in score units")
+    target: int = param(64, lo=1, hi=1 << 15, metavar="T",
+                        help="mse target of the true class in score units (the others 0)")
+    diff_bits: int = param(16, lo=2, hi=32, metavar="BITS",
+                           help="g = L+ − L− saturates to a signed BITS integer")
+    rounding: str = param("nearest", choices=ROUNDINGS,
+                          help="update rounding: nearest (half away from zero) or floor")
+    init: str | None = param(None, derive=_init, choices=INITS, run=True,
+                             help="initial weights: zero, or uniform in ±2**init_bits "
+                                  "(seeded with seed)")
+    init_bits: int = param(9, lo=0, hi=lambda c: max(0, c.cim.weight_bits - 2), run=True,
+                           metavar="BITS", help="uniform init range ±2**BITS")
+    batch: int = param(32, lo=1, hi=1024, metavar="B", help="samples per mini-batch")
+    steps: int = param(10000, lo=1, hi=10 ** 7, run=True, metavar="T", help="training steps")
+    seed: int = param(1, lo=0, hi=(1 << 32) - 1, run=True, metavar="S",
+                      help="engine seed, 32 bit (also seeds the uniform init)")
+    stride: int = param(DEFAULT_STRIDE, lo=1, hi=1 << 20, metavar="K",
+                        help="sample-memory stride of the mini-batch order (coprime with the "
+                             "train-set size)")
+    eval_every: int = param(500, lo=1, hi=10 ** 7, run=True, metavar="STEPS",
+                            help="steps between test evaluations (reporting only)")
 
-    def __post_init__(self):
-        if not isinstance(self.engine, EngineConfig):
-            raise TypeError(f"engine must be an EngineConfig, not {self.engine!r}")
-        if not isinstance(self.cim, CIMConfig):
-            raise TypeError(f"cim must be a CIMConfig, not {self.cim!r}")
-        _choice("model", self.model, MODELS)
-        _int("hidden", self.hidden, 1, 256)
-        _int("hidden_shift", self.hidden_shift, 0, 24)
-        _choice("loss", self.loss, LOSSES)
-        _choice("update", self.update, UPDATES)
-        wb = self.cim.weight_bits
-        _int("weight_frac", self.weight_frac, 0, wb + 8)
-        _int("eps_shift", self.eps_shift, -8, 24)
-        _int("eps_mult", self.eps_mult, 1, 15)
-        if self.lr_shift is None:
-            object.__setattr__(self, "lr_shift",
-                               default_lr_shift(self.model, self.loss, self.update))
-        _int("lr_shift", self.lr_shift, 0, 40)
-        _int("lr_mult", self.lr_mult, 1, 15)
-        _int("lr_decay", self.lr_decay, 0, 10 ** 7)
-        _int("logit_shift", self.logit_shift, 0, 24)
-        _int("margin", self.margin, 1, 1 << 15)
-        _int("target", self.target, 1, 1 << 15)
-        _int("diff_bits", self.diff_bits, 2, 32)
-        _choice("rounding", self.rounding, ROUNDINGS)
-        if self.init is None:
-            object.__setattr__(self, "init", "zero" if self.model == "linear" else "uniform")
-        _choice("init", self.init, INITS)
-        _int("init_bits", self.init_bits, 0, max(0, wb - 2))
-        _int("batch", self.batch, 1, 1024)
-        _int("steps", self.steps, 1, 10 ** 7)
-        _int("seed", self.seed, 0, (1 << 32) - 1)
-        _int("stride", self.stride, 1, 1 << 20)
-        _int("eval_every", self.eval_every, 1, 10 ** 7)
+    def _check(self):
         if self.cim.cols != CLASSES:
-            raise ValueError(f"cim.cols must be {CLASSES} (one column per class), "
-                             f"not {self.cim.cols}")
+            raise ConfigError(f"cim.cols must be {CLASSES} (one column per class), "
+                              f"not {self.cim.cols}")
         if self.model == "linear" and self.cim.rows != PIXELS + 1:
-            raise ValueError(f"cim.rows must be {PIXELS + 1} for the linear model (64 pixels + "
-                             f"bias input), not {self.cim.rows}")
+            raise ConfigError(f"cim.rows must be {PIXELS + 1} for the linear model "
+                              f"({PIXELS} pixels + bias input), not {self.cim.rows}")
+        if self.cim.write_lanes != 1:
+            raise ConfigError("cim.write_lanes must be 1 (the trainer reads and writes one "
+                              f"weight per cycle), not {self.cim.write_lanes}")
         lo, hi = self.weight_range
         if lo > 0 or hi < 0:
-            raise ValueError(
+            wb = self.cim.weight_bits
+            raise ConfigError(
                 f"eps_shift must leave room for the perturbation in a {wb}-bit weight "
                 f"(largest |delta| {self.headroom} >= {1 << (wb - 1)}), not {self.eps_shift}")
-
-    # -- identity ------------------------------------------------------------------------------
-
-    def as_dict(self):
-        d = asdict(self)
-        d["engine"] = self.engine.as_dict()
-        d["cim"] = self.cim.as_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d):
-        d = dict(d)
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown trainer configuration keys: {', '.join(sorted(unknown))}")
-        if isinstance(d.get("engine"), dict):
-            d["engine"] = EngineConfig.from_dict(d["engine"])
-        if isinstance(d.get("cim"), dict):
-            d["cim"] = CIMConfig.from_dict(d["cim"])
-        return cls(**d)
-
-    def replace(self, **changes):
-        return replace(self, **changes)
-
-    @property
-    def config_hash(self):
-        text = json.dumps(self.as_dict(), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def summary(self):
         return (f"model={self.model} loss={self.loss} update={self.update} "
@@ -240,10 +176,9 @@ class TrainerConfig:
         explicit = self.cim.adc_shift != self.cim.default_adc_shift
         out = []
         for rows, cols in ((PIXELS + 1, self.hidden), (self.hidden + 1, CLASSES)):
-            k = dict(kw, rows=rows, cols=cols, adc_shift=None)
-            c = CIMConfig(**k)
+            c = CIMConfig(**dict(kw, rows=rows, cols=cols, adc_shift=None))
             if explicit:
-                c = replace(c, adc_shift=min(self.cim.adc_shift, c.default_adc_shift))
+                c = c.replace(adc_shift=min(self.cim.adc_shift, c.default_adc_shift))
             out.append(c)
         return tuple(out)
 
@@ -252,10 +187,7 @@ class TrainerConfig:
         """Weights per layer (rows · cols)."""
         return tuple(c.rows * c.cols for c in self.layer_cims)
 
-    @property
-    def params(self):
-        """d: weights perturbed per step (flat order: layer by layer, row-major ``r*cols + c``)."""
-        return sum(self.layer_sizes)
+    params = _Params()
 
     # -- number formats ------------------------------------------------------------------------
 
