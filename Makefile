@@ -37,12 +37,12 @@ resources: $(STAMP)
 
 # The digits accuracy study (every strategy, float MeZO, first-order SGD; ~10 min) and its table.
 accuracy: $(STAMP)
-	$(PY) -m zohw.sw.study --out docs/accuracy --readme README.md
+	$(PY) -m zohw.accuracy --out docs/accuracy --readme README.md
 
 # Re-render both README tables from the stored JSON, without recomputing.
 readme: $(STAMP)
 	$(PY) -m zohw.resources --readme README.md --json docs/resources_default.json
-	$(PY) -m zohw.sw.study --out docs/accuracy --render-only --readme README.md
+	$(PY) -m zohw.accuracy --out docs/accuracy --render-only --readme README.md
 
 clean:
 	rm -rf $(VENV) .cache out

