@@ -9,7 +9,7 @@ from zohw import cli, io
 from zohw.config import EngineConfig
 from zohw.hw.verilog import engine_verilog
 from zohw.sim.cosim import strategy_configs
-from zohw.sim.runner import verilator_lint
+from zohw.sim.build import verilator_lint
 from zohw.toolchain import tool_versions
 
 SMALL = dict(lanes=4, width=8, pool=16)

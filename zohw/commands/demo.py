@@ -33,8 +33,8 @@ def run(args):
     from zohw.config import EngineConfig
     from zohw.io import write_json_atomic
     from zohw.progress import Spinner
-    from zohw.sim.cosim import cross_check
-    from zohw.sim.runner import SimulationError, verilator_lint
+    from zohw.sim.engine import cross_check
+    from zohw.sim.build import SimulationError, verilator_lint
 
     from .generate import generate
     from .sim import perturb_result
