@@ -21,7 +21,8 @@ BLOCK_OFFSET_TWIST = 5
 
 
 def lane_offset(config, state, lane):
-    """Row offset of bank ``lane`` for a block-LFSR ``state`` (ints or integer tensors):
+    """Row offset of bank ``lane`` for a block-LFSR ``state`` (ints, integer tensors or
+    Amaranth values — the hardware evaluates this same definition):
     ``(rotr16(state, j) + rotr16(state, j + 5)) mod (N/P)`` with j = lane mod 16.
 
     One offset per block would confine a block's perturbations to N/P directions; a plain
@@ -77,7 +78,7 @@ class PezoBlock(PoolStrategy):
     def addresser(self, config):
         from zohw.hw.addressing import BlockAddresser
         return BlockAddresser(config, lfsr_index=BLOCK_LFSR_INDEX, lfsr_steps=BLOCK_LFSR_STEPS,
-                              twist=BLOCK_OFFSET_TWIST)
+                              offset=lane_offset)
 
 
 STRATEGY = PezoBlock()
