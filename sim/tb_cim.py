@@ -20,112 +20,57 @@ transfer to the first cycle in which ``y.valid`` is high — and checks it again
 analytic ``cycles_per_vector``; it checks that ``y.valid``/``y.payload`` stay stable until the
 result is taken, that ``x.ready`` is low while ``busy``, and that there are no X/Z values.
 
-Inputs come as JSON in ``ZOHW_TB_ARGS``::
+Arguments come as JSON (:func:`zohw.sim.kit.tb_args`)::
 
     {"config": {...CIMConfig fields...},
-     "data_path": "...json",     # {"phases": [{"weights": [[r][c]], "inputs": [[v][r]],
-                                 #               "expected": [[v][c]] (optional)}]}
-     "cycles_per_vector": 12,    # the DUT's analytic latency (default: from the config)
+     "cycles_per_vector": 12,    # the DUT's analytic latency (the macro object's)
      "read_latency": 1,
      "rng_seed": 0, "backpressure": 0.3, "input_gaps": 0.3, "report_limit": 8}
 
-Without ``expected`` in a phase the testbench computes it with the golden model (importing
-torch in the simulator process is slow, so the host normally supplies it; see
-:func:`expected_phases`). The result goes as JSON to the path in ``ZOHW_TB_RESULT``: counts
+and the bulk data (:func:`zohw.sim.kit.tb_data`) is ``{"phases": [{"weights": [[r][c]],
+"inputs": [[v][r]], "expected": [[v][c]] (optional)}]}``. Without ``expected`` in a phase the
+testbench computes it with the golden model (importing torch in the simulator process is slow,
+so the host normally supplies it; see :func:`zohw.sim.cim.expected_phases`). The result document
+(:func:`zohw.sim.kit.run_recorded`) has counts
 (``vectors``, ``columns_compared``, ``mismatches``, ``weights_read``, ``weight_mismatches``,
 ``latency_errors``, ``protocol_errors``), the measured latencies and the first mismatches as
-``{"phase", "vector", "column", "expected", "got"}``. The cocotb test fails on any of them.
+``{"phase", "vector", "lane", "index", "expected", "got"}`` (lane: the result column; index:
+``vector * cols + lane``). The cocotb test fails on any of them.
 """
 
-import json
 import random
-import time
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import Event, ReadOnly, RisingEdge
+from cocotb.triggers import ReadOnly, RisingEdge
 
-from zohw.sim.tbio import (ARGS_ENV, CLOCK_PERIOD_NS, RESULT_ENV, pulse_reset, run_recorded,
-                           tb_args)
+from zohw.sim.kit import (CLOCK_PERIOD_NS, Scoreboard, StreamSink, StreamSource,
+                          format_mismatch, pack, pulse_reset, random_pauses, read, run_recorded,
+                          tb_args, tb_data)
 
 
 DEFAULTS = {"rng_seed": 0, "backpressure": 0.3, "input_gaps": 0.3, "report_limit": 8,
-            "cycles_per_vector": None, "read_latency": 1, "timeout_cycles": None}
-
-
-def _resolvable(value):
-    return value.is_resolvable
-
-
-def pack(values, width):
-    """Pack integers (two's complement, ``width`` bits each), element j at bits [j*width, ...)."""
-    mask = (1 << width) - 1
-    raw = 0
-    for j, v in enumerate(values):
-        raw |= (int(v) & mask) << (j * width)
-    return raw
-
-
-def unpack(raw, count, width, signed=True):
-    mask = (1 << width) - 1
-    out = []
-    for _ in range(count):
-        v = raw & mask
-        if signed and v >> (width - 1):
-            v -= 1 << width
-        out.append(v)
-        raw >>= width
-    return out
-
-
-def expected_phases(cfg, phases, *, golden_config=None, golden_offset_delta=0):
-    """Golden results of every phase (host side): a list of ``[vectors][cols]`` lists.
-
-    ``golden_config`` (field overrides) and ``golden_offset_delta`` (added to the weight offset
-    of the cell encoding) exist to prove that the check fails when the golden model is wrong.
-    """
-    import torch
-
-    from zohw.cim_config import CIMConfig
-    from zohw.sw.cim import cim_matvec
-
-    gcfg = CIMConfig.from_dict({**cfg.as_dict(), **(golden_config or {})}) \
-        if golden_config else cfg
-    out = []
-    for ph in phases:
-        w = torch.tensor(ph["weights"], dtype=torch.int64)
-        x = torch.tensor(ph["inputs"], dtype=torch.int64).reshape(-1, cfg.rows)
-        y = cim_matvec(gcfg, w, x)
-        if golden_offset_delta:
-            # the offset correction done with 2**(weight_bits-1) + delta
-            y = y - golden_offset_delta * x.sum(dim=1, keepdim=True)
-        out.append(y.tolist())
-    return out
+            "read_latency": 1, "timeout_cycles": None}
 
 
 class CIMTB:
-    def __init__(self, dut, args):
+    def __init__(self, dut, args, data):
         from zohw.cim_config import CIMConfig
 
         self.dut = dut
         self.args = a = {**DEFAULTS, **args}
         self.cfg = cfg = CIMConfig.from_dict(a["config"])
         self.rng = random.Random(a["rng_seed"])
-        self.cycles_per_vector = (a["cycles_per_vector"] if a["cycles_per_vector"] is not None
-                                  else cfg.cycles_per_vector)
+        self.cycles_per_vector = a["cycles_per_vector"]
         self.read_latency = a["read_latency"]
-        with open(a["data_path"]) as f:
-            self.phases = json.load(f)["phases"]
+        self.phases = data["phases"]
         self.cycle = 0
         self.protocol_errors = []
-        self.mismatches = 0
-        self.reports = []
-        self.weight_mismatches = 0
-        self.weight_reports = []
+        self.results = Scoreboard(a["report_limit"])
+        self.weights = Scoreboard(a["report_limit"])
         self.weights_read = 0
         self.latencies = []
         self.latency_errors = []
-        self.columns = 0
         self.vectors = 0
         self.memory = None          # the testbench's model of the weight array (flat list)
         self.clock = Clock(dut.clk, CLOCK_PERIOD_NS, unit="ns")
@@ -135,9 +80,8 @@ class CIMTB:
         dut.write__data.value = 0
         dut.read__en.value = 0
         dut.read__addr.value = 0
-        dut.x__valid.value = 0
-        dut.x__payload.value = 0
-        dut.y__ready.value = 0
+        self.x = StreamSource(dut, "x", pause=random_pauses(a["input_gaps"], self.rng))
+        self.y = StreamSink(dut, "y", pause=random_pauses(a["backpressure"], self.rng))
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -154,11 +98,10 @@ class CIMTB:
         await RisingEdge(self.dut.clk)
 
     def _bit(self, handle, name):
-        v = handle.value
-        if not _resolvable(v):
+        v = read(handle)
+        if v is None:
             self.protocol_error(f"{name} is X/Z")
-            return None
-        return int(v)
+        return v
 
     async def reset(self):
         self.clock.start()
@@ -257,41 +200,19 @@ class CIMTB:
         await RisingEdge(self.dut.clk)
 
     def _check_read(self, n, hold=False):
-        v = self.dut.read__data.value
-        got = v.to_signed() if _resolvable(v) else None
-        exp = self.memory[n]
         if not hold:
             self.weights_read += 1
-        if got != exp:
-            self.weight_mismatches += 1
-            if len(self.weight_reports) < self.args["report_limit"]:
-                r, c = divmod(n, self.cfg.cols)
-                self.weight_reports.append({"index": n, "row": r, "col": c, "expected": exp,
-                                            "got": got, "hold": hold})
+        r, c = divmod(n, self.cfg.cols)
+        self.weights.check(self.memory[n], read(self.dut.read__data, signed=True), index=n,
+                           row=r, col=c, hold=hold)
 
     # -- streams -------------------------------------------------------------------------------
 
-    async def drive_inputs(self, phase, inputs, sent):
-        cfg = self.cfg
-        for v, vec in enumerate(inputs):
-            while self.rng.random() < self.args["input_gaps"]:
-                await RisingEdge(self.dut.clk)
-            self.dut.x__payload.value = pack(vec, cfg.input_bits)
-            self.dut.x__valid.value = 1
-            while True:
-                await RisingEdge(self.dut.clk)
-                if sent.count > v:          # the monitor saw the transfer at this edge
-                    break
-            self.dut.x__valid.value = 0
-            self.dut.x__payload.value = 0
+    async def drive_inputs(self, inputs):
+        for vec in inputs:
+            await self.x.send(pack(vec, self.cfg.input_bits))
 
-    async def drive_ready(self, done):
-        while not done.is_set():
-            self.dut.y__ready.value = int(self.rng.random() >= self.args["backpressure"])
-            await RisingEdge(self.dut.clk)
-        self.dut.y__ready.value = 0
-
-    async def monitor(self, phase, expected, sent, done):
+    async def monitor(self, phase, expected):
         """Sample both streams after ReadOnly in every cycle; score every result."""
         cfg = self.cfg
         dut = self.dut
@@ -320,10 +241,8 @@ class CIMTB:
                 self.protocol_error("x.ready high while busy")
             if xv and xr:
                 transfers.append(self.cycle)
-                sent.count += 1
             if yv:
-                payload = dut.y__payload.value
-                raw = payload.to_unsigned() if _resolvable(payload) else None
+                raw = read(dut.y__payload)
                 if raw is None:
                     self.protocol_error("y.payload has X/Z bits while valid")
                 if first_valid is None:
@@ -347,21 +266,11 @@ class CIMTB:
             elif first_valid is not None:
                 self.protocol_error("y.valid fell before the result was taken")
                 first_valid = held = None
-        done.set()
 
     def score(self, phase, vector, exp, raw):
-        cfg = self.cfg
         self.vectors += 1
-        self.columns += cfg.cols
-        if raw is not None and raw == pack(exp, cfg.result_bits):
-            return
-        got = unpack(raw, cfg.cols, cfg.result_bits) if raw is not None else [None] * cfg.cols
-        for c, (e, g) in enumerate(zip(exp, got)):
-            if e != g:
-                self.mismatches += 1
-                if len(self.reports) < self.args["report_limit"]:
-                    self.reports.append({"phase": phase, "vector": vector, "column": c,
-                                         "expected": e, "got": g})
+        self.results.check_packed(exp, raw, self.cfg.result_bits,
+                                  index_base=vector * self.cfg.cols, phase=phase, vector=vector)
 
     async def wait_idle(self):
         while True:
@@ -377,6 +286,8 @@ class CIMTB:
     def expected(self):
         if all("expected" in ph for ph in self.phases):
             return [ph["expected"] for ph in self.phases]
+        from zohw.sim.cim import expected_phases
+
         return expected_phases(self.cfg, self.phases)
 
     async def run(self):
@@ -387,12 +298,12 @@ class CIMTB:
             await self.write_weights(flat, only_changed=p > 0)
             if p == 0:
                 await self.read_back()
-            sent = type("Sent", (), {"count": 0})()
-            done = Event()
-            mon = cocotb.start_soon(self.monitor(p, expected[p], sent, done))
-            cocotb.start_soon(self.drive_ready(done))
-            await self.drive_inputs(p, ph["inputs"], sent)
+            mon = cocotb.start_soon(self.monitor(p, expected[p]))
+            self.y.start()
+            await self.drive_inputs(ph["inputs"])
             await mon
+            await RisingEdge(self.dut.clk)
+            self.y.stop()
             await self.wait_idle()
         # the last phase's weights read back once more after all the computing
         await self.read_back()
@@ -400,10 +311,10 @@ class CIMTB:
     def result(self, wall, error=None):
         return {
             "config": self.cfg.as_dict(), "name": self.cfg.name,
-            "vectors": self.vectors, "columns_compared": self.columns,
-            "mismatches": self.mismatches, "first_mismatches": self.reports,
-            "weights_read": self.weights_read, "weight_mismatches": self.weight_mismatches,
-            "first_weight_mismatches": self.weight_reports,
+            "vectors": self.vectors, "columns_compared": self.results.compared,
+            "mismatches": self.results.mismatches, "first_mismatches": self.results.reports,
+            "weights_read": self.weights_read, "weight_mismatches": self.weights.mismatches,
+            "first_weight_mismatches": self.weights.reports,
             "cycles_per_vector": self.cycles_per_vector,
             "latency_min": min(self.latencies) if self.latencies else None,
             "latency_max": max(self.latencies) if self.latencies else None,
@@ -413,16 +324,10 @@ class CIMTB:
         }
 
 
-def format_mismatch(m):
-    return (f"phase {m['phase']} vector {m['vector']} column {m['column']}: "
-            f"expected {m['expected']}, got {m['got']}")
-
-
-
 @cocotb.test()
 async def cim_cross_check(dut):
     """Weights written and read back; every result column equals the golden model's."""
-    result = await run_recorded(CIMTB(dut, tb_args()))
+    result = await run_recorded(CIMTB(dut, tb_args(), tb_data()))
     lines = []
     if result["mismatches"]:
         lines.append(f"{result['mismatches']} result mismatches of {result['columns_compared']} "
@@ -430,7 +335,7 @@ async def cim_cross_check(dut):
                                                           result["first_mismatches"][:4])))
     if result["weight_mismatches"]:
         lines.append(f"{result['weight_mismatches']} weight read-back mismatches; first: "
-                     f"{result['first_weight_mismatches'][0]}")
+                     f"{format_mismatch(result['first_weight_mismatches'][0])}")
     for e in result["latency_errors"][:4]:
         lines.append(f"phase {e['phase']} vector {e['vector']}: latency {e['measured']} "
                      f"cycles, cycles_per_vector says {e['expected']}")
@@ -440,79 +345,3 @@ async def cim_cross_check(dut):
     dut._log.info("%d vectors (%d columns) and %d weight reads compared: no mismatch; "
                   "latency %s cycles", result["vectors"], result["columns_compared"],
                   result["weights_read"], result["latency_min"])
-
-
-# -- host side ---------------------------------------------------------------------------------
-
-CIM_TOPLEVEL = "zohw_cim"
-TB_MODULE = "zohw.sim.tb_cim"
-
-
-def random_phases(cfg, *, vectors, phases=2, seed=0, change=0.1):
-    """Test data: ``phases`` weight matrices (each later one changes a fraction ``change`` of
-    the weights of the one before) with ``vectors`` input vectors each. Weights are uniform over
-    the full range with the extremes forced in; the first vectors of phase 0 are all-zero and
-    all-maximum inputs."""
-    rng = random.Random(seed)
-    w = [[rng.randint(cfg.weight_min, cfg.weight_max) for _ in range(cfg.cols)]
-         for _ in range(cfg.rows)]
-    w[0][0], w[-1][-1] = cfg.weight_min, cfg.weight_max
-    out = []
-    for p in range(phases):
-        if p:
-            w = [row[:] for row in w]
-            for r in range(cfg.rows):
-                for c in range(cfg.cols):
-                    if rng.random() < change:
-                        w[r][c] = rng.randint(cfg.weight_min, cfg.weight_max)
-        xs = [[rng.randint(0, cfg.input_max) for _ in range(cfg.rows)] for _ in range(vectors)]
-        if p == 0 and vectors >= 2:
-            xs[0] = [0] * cfg.rows
-            xs[1] = [cfg.input_max] * cfg.rows
-        out.append({"weights": w, "inputs": xs})
-    return out
-
-
-def cim_cosim(cfg, *, vectors=24, phases=2, seed=0, backpressure=0.3, input_gaps=0.3,
-              golden_config=None, golden_offset_delta=0, data=None, timeout_s=600,
-              progress=None, macro=None):
-    """Generate the Verilog of ``macro`` (default: the behavioural macro for ``cfg``), build it
-    (cached) and run :func:`cim_cross_check` on it. Returns the testbench's result dict with the
-    runner's (``passed``, ``failed``, ``failures``, ``build_seconds``, ``sim_seconds``, …)
-    under ``"run"``.
-
-    ``macro`` may be any component with signature ``CIMSignature(cfg)`` and the properties
-    ``cycles_per_vector`` and ``read_latency``; whatever it is, it is checked against the golden
-    model of ``cfg``."""
-    import tempfile
-    from pathlib import Path
-
-    from zohw.hw.cim import BehaviouralCIMMacro, macro_verilog
-    from zohw.sim.runner import cache_root, run_cocotb
-
-    if macro is None:
-        macro = BehaviouralCIMMacro(cfg)
-    data = data if data is not None else random_phases(cfg, vectors=vectors, phases=phases,
-                                                       seed=seed)
-    expected = expected_phases(cfg, data, golden_config=golden_config,
-                               golden_offset_delta=golden_offset_delta)
-    data = [{**ph, "expected": e} for ph, e in zip(data, expected)]
-    t0 = time.monotonic()
-    text = macro_verilog(macro, CIM_TOPLEVEL)        # == cim_verilog(cfg, CIM_TOPLEVEL)
-    verilog_seconds = time.monotonic() - t0
-    work = cache_root() / "cim-tb"
-    work.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=work) as tmp:
-        data_path = Path(tmp) / "data.json"
-        result_path = Path(tmp) / "result.json"
-        data_path.write_text(json.dumps({"phases": data}))
-        args = {"config": cfg.as_dict(), "data_path": str(data_path),
-                "cycles_per_vector": macro.cycles_per_vector,
-                "read_latency": macro.read_latency, "rng_seed": seed,
-                "backpressure": backpressure, "input_gaps": input_gaps}
-        run = run_cocotb(text, CIM_TOPLEVEL, TB_MODULE, timeout_s=timeout_s, progress=progress,
-                         extra_env={ARGS_ENV: json.dumps(args), RESULT_ENV: str(result_path)})
-        result = json.loads(result_path.read_text()) if result_path.is_file() else {}
-    result["run"] = run
-    result["verilog_seconds"] = verilog_seconds
-    return result

@@ -18,7 +18,7 @@ a testbench can observe are checked as well: ``busy`` high after reset, ``valid`
 ``busy`` and in every strobe cycle, and ``busy`` falling within a bounded number of cycles after
 ``load``.
 
-Inputs come as JSON in the environment variable ``ZOHW_TB_ARGS``::
+Arguments come as JSON (:func:`zohw.sim.kit.tb_args`)::
 
     {"engines": [{"config": {...EngineConfig fields...}, "stream": "z0", "busy": "busy0",
                   "golden_config": {...field overrides...},        # optional
@@ -32,15 +32,17 @@ Inputs come as JSON in the environment variable ``ZOHW_TB_ARGS``::
      "report_limit": 8,             # mismatch reports kept per engine
      "busy_timeout": 100000,        # cycles allowed for busy to fall after load
      "stall_timeout": 1000,         # extra cycles allowed per pass before a stall is reported
-     "golden_module": "zohw.sw.perturb",
-     "expected_path": null}         # precomputed golden streams (JSON), see compute_expected
+     "golden_module": "zohw.sw.perturb"}
+
+and the golden streams, when the host precomputed them, as ``{"expected": ...}`` in the bulk
+data (:func:`zohw.sim.kit.tb_data`; see :meth:`EngineTB.compute_expected`).
 
 ``golden_seed`` and ``golden_config`` exist to prove that the check can fail: a golden model fed
 a different seed, or a different uniform source, must be reported as mismatching. Reloads check
 that ``load`` re-seeds completely: the words after a reload must equal the golden model's for
 the new seed from step 0, whatever the engine did before.
 
-The result goes as JSON to the path in ``ZOHW_TB_RESULT``: totals (``words_compared``,
+The result document (:func:`zohw.sim.kit.run_recorded`) has totals (``words_compared``,
 ``mismatches``, ``steps``, ``replays``, ``cycles``, ``sim_wall_seconds``, ``protocol_errors``)
 and per engine the same counts plus the first mismatches as ``{"load", "step", "pass", "cycle",
 "lane", "index", "expected", "got"}`` (load 0 is the first load, 1.. the reloads; pass 0 is the
@@ -50,169 +52,81 @@ mismatch or protocol error.
 """
 
 import importlib
-import json
 import random
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import (Event, ReadOnly, RisingEdge, SimTimeoutError,
-                             with_timeout)
+from cocotb.triggers import Event, ReadOnly, RisingEdge, SimTimeoutError, with_timeout
 
-from zohw.sim.tbio import CLOCK_PERIOD_NS, pulse_reset, run_recorded, sim_cycle, tb_args
+from zohw.sim.kit import (CLOCK_PERIOD_NS, Scoreboard, StreamMonitor, StreamSink,
+                          format_mismatch, pulse_reset, random_pauses, read, run_recorded,
+                          sim_cycle, tb_args, tb_data)
 
 
 DEFAULTS = {
     "seed": 1, "d": 1024, "steps": 8, "backpressure": 0.25, "rng_seed": 0, "max_replays": 2,
     "reloads": [], "golden_seed": None, "report_limit": 8, "busy_timeout": 100_000,
-    "stall_timeout": 1000,
-    "golden_module": "zohw.sw.perturb", "expected_path": None,
+    "stall_timeout": 1000, "golden_module": "zohw.sw.perturb",
 }
 
 
-def _bit(value):
-    """A 1-bit handle value as 0/1; X/Z read as None."""
-    return int(value) if value.is_resolvable else None
+class EnginePort:
+    """One engine's ``z`` stream and ``busy``: a sink with seeded back-pressure, armed for the
+    C transfers of a (load, step, pass), and a monitor that scores every transfer and checks
+    the protocol (``valid`` never X/Z nor high while ``busy``)."""
 
-
-def decode_lanes(word, lanes, width):
-    """Split a ``lanes * width``-bit payload (lane j at bits [j*width, (j+1)*width)) into signed
-    integers."""
-    mask = (1 << width) - 1
-    sign = 1 << (width - 1)
-    out = []
-    for _ in range(lanes):
-        w = word & mask
-        out.append(w - (1 << width) if w & sign else w)
-        word >>= width
-    return out
-
-
-class StreamSink:
-    """Ready/valid sink of one engine's ``z`` stream with seeded random back-pressure.
-
-    The sequencer :meth:`arm`\\ s it for ``count`` transfers of a (load, step, pass); it accepts
-    exactly that many (``ready`` is held low afterwards) and then sets :attr:`done`. The monitor
-    half samples transfers after ``ReadOnly`` and hands them to the scoreboard.
-    """
-
-    def __init__(self, tb, index, stream, busy, lanes, width, backpressure, rng):
-        dut = tb.dut
+    def __init__(self, tb, index, stream, busy, width, backpressure, rng):
         self.tb = tb
         self.index = index
-        self.clk = dut.clk
-        self.valid = getattr(dut, f"{stream}__valid")
-        self.ready = getattr(dut, f"{stream}__ready")
-        self.payload = getattr(dut, f"{stream}__payload")
-        self.busy = getattr(dut, busy)
-        self.lanes = lanes
         self.width = width
-        self.backpressure = backpressure
-        self.rng = rng
-        self.remaining = 0
+        self.busy = getattr(tb.dut, busy)
+        self.sink = StreamSink(tb.dut, stream, pause=random_pauses(backpressure, rng),
+                               credit=0)
+        self.monitor = StreamMonitor(tb.dut, stream, self.transfer, on_cycle=self.cycle_check,
+                                     sink=self.sink)
         self.load = self.step = self.pass_ = None
         self.cycle = 0
         self.done = Event()
         self.done.set()
         self.stall_cycles = 0
         self.load_cycles = []       # per load: cycles from the load strobe until busy fell
-        self.ready.value = 0
+
+    @property
+    def remaining(self):
+        return self.sink.credit
 
     def arm(self, count, load, step, pass_):
-        self.remaining = count
         self.load, self.step, self.pass_, self.cycle = load, step, pass_, 0
+        self.sink.arm(count)
         if count:
             self.done.clear()
 
-    async def run(self):
-        while True:
-            await RisingEdge(self.clk)
-            ready = self.remaining > 0 and self.rng.random() >= self.backpressure
-            self.ready.value = int(ready)
-            await ReadOnly()
-            valid = _bit(self.valid.value)
-            busy = _bit(self.busy.value)
-            if valid is None:
-                self.tb.protocol_error(self.index, "z.valid is X/Z")
-                continue
-            if valid and busy:
-                self.tb.protocol_error(self.index, "z.valid high while busy")
-            if not ready:
-                continue
-            if not valid:
-                self.stall_cycles += 1
-                continue
-            value = self.payload.value
-            if value.is_resolvable:
-                raw = value.to_unsigned()
-            else:
-                raw = None
-                self.tb.protocol_error(self.index, "z.payload has X/Z bits during a transfer")
-            self.tb.scoreboard.compare(self.index, self.load, self.step, self.pass_, self.cycle,
-                                       raw)
-            self.cycle += 1
-            self.remaining -= 1
-            if self.remaining == 0:
-                self.done.set()
-
-
-def encode_lanes(words, width):
-    """Inverse of :func:`decode_lanes`: pack signed words, lane j at bits [j*width, ...)."""
-    mask = (1 << width) - 1
-    raw = 0
-    for j, w in enumerate(words):
-        raw |= (w & mask) << (j * width)
-    return raw
-
-
-class Scoreboard:
-    """Compares each transfer with the golden stream and keeps the first mismatches.
-
-    Transfers are compared as packed payloads (one integer comparison); lanes are decoded only
-    to report a mismatch.
-    """
-
-    def __init__(self, expected, widths, report_limit):
-        # expected[k][load][step][cycle] is the list of P golden words of engine k.
-        self.expected = expected
-        self.widths = widths
-        self.packed = [[[[encode_lanes(words, width) for words in step] for step in stream]
-                        for stream in streams]
-                       for streams, width in zip(expected, widths)]
-        self.report_limit = report_limit
-        n = len(expected)
-        self.words = [0] * n
-        self.mismatches = [0] * n
-        self.reports = [[] for _ in range(n)]
-
-    def compare(self, k, load, step, pass_, cycle, raw):
-        """Check transfer ``cycle`` of ``step`` (pass ``pass_``, after load ``load``) of engine
-        ``k``; ``raw`` is the packed payload, or None if it was not a valid logic value."""
-        exp = self.expected[k][load][step][cycle]
-        lanes = len(exp)
-        self.words[k] += lanes
-        if raw is not None and raw == self.packed[k][load][step][cycle]:
+    def cycle_check(self, valid, ready):
+        if valid is None:
+            self.tb.protocol_error(self.index, "z.valid is X/Z")
             return
-        got = decode_lanes(raw, lanes, self.widths[k]) if raw is not None else [None] * lanes
-        for lane, (e, g) in enumerate(zip(exp, got)):
-            if e != g:
-                self.mismatches[k] += 1
-                if len(self.reports[k]) < self.report_limit:
-                    self.reports[k].append({
-                        "load": load, "step": step, "pass": pass_, "cycle": cycle,
-                        "lane": lane,
-                        "index": cycle * lanes + lane, "expected": e, "got": g})
+        if valid and read(self.busy):
+            self.tb.protocol_error(self.index, "z.valid high while busy")
+        if ready and not valid:
+            self.stall_cycles += 1
 
-
-def format_mismatch(m):
-    return (f"load {m['load']} step {m['step']} pass {m['pass']} cycle {m['cycle']} "
-            f"lane {m['lane']} "
-            f"(index {m['index']}): expected {m['expected']}, got {m['got']}")
+    def transfer(self, raw):
+        if raw is None:
+            self.tb.protocol_error(self.index, "z.payload has X/Z bits during a transfer")
+        sb = self.tb.scoreboards[self.index]
+        expected = self.tb.expected[self.index][self.load][self.step][self.cycle]
+        sb.check_packed(expected, raw, self.width, index_base=self.cycle * len(expected),
+                        load=self.load, step=self.step, **{"pass": self.pass_},
+                        cycle=self.cycle)
+        self.cycle += 1
+        if self.sink.credit == 0:
+            self.done.set()
 
 
 class EngineTB:
     """Drives the step protocol on every engine of the DUT together."""
 
-    def __init__(self, dut, args):
+    def __init__(self, dut, args, data=None):
         from zohw.config import EngineConfig
 
         self.dut = dut
@@ -229,8 +143,9 @@ class EngineTB:
         self.protocol_errors = []
         self.steps_done = 0
         self.replays = 0
-        self.sinks = [
-            StreamSink(self, k, e.get("stream", "z"), e.get("busy", "busy"), c.lanes, c.width,
+        self.data = data
+        self.ports = [
+            EnginePort(self, k, e.get("stream", "z"), e.get("busy", "busy"), c.width,
                        a["backpressure"], random.Random(self.rng.getrandbits(64)))
             for k, (e, c) in enumerate(zip(a["engines"], self.configs))]
         self.strobes = {name: getattr(dut, name) for name in ("load", "advance", "replay")}
@@ -239,7 +154,8 @@ class EngineTB:
         dut.seed.value = 0
         dut.rst.value = 1
         self.clock = Clock(dut.clk, CLOCK_PERIOD_NS, unit="ns")
-        self.scoreboard = None
+        self.expected = None
+        self.scoreboards = None
 
     # -- golden model ----------------------------------------------------------------------
 
@@ -249,17 +165,16 @@ class EngineTB:
         return importlib.import_module(self.args["golden_module"])
 
     def compute_expected(self):
-        """Golden words per engine: from ``expected_path`` (JSON written by the host, see
-        :func:`zohw.sim.cosim.golden_streams`) or computed here with the golden model.
+        """Golden words per engine: from the bulk data (written by the host, see
+        :func:`zohw.sim.engine.golden_streams`) or computed here with the golden model.
 
         The host computes them when it can: importing torch inside the simulator process is
         several times slower than on the host.
         """
         a = self.args
         segments = self.segments()
-        if a.get("expected_path"):
-            with open(a["expected_path"]) as f:
-                expected = json.load(f)["expected"]
+        if self.data is not None:
+            expected = self.data["expected"]
         else:
             import torch
 
@@ -280,8 +195,8 @@ class EngineTB:
                 if shape != (steps, cps, config.lanes):
                     raise AssertionError(f"golden stream of {config.name} has shape {shape}, "
                                          f"expected {(steps, cps, config.lanes)}")
-        self.scoreboard = Scoreboard(expected, [c.width for c in self.configs],
-                                     a["report_limit"])
+        self.expected = expected
+        self.scoreboards = [Scoreboard(a["report_limit"]) for _ in self.configs]
 
     def segments(self):
         """``(seed, steps)`` of the first load and of every reload."""
@@ -310,18 +225,18 @@ class EngineTB:
         self.clock.start()
         await pulse_reset(self.dut)
         await ReadOnly()
-        for sink in self.sinks:
-            if _bit(sink.busy.value) != 1:
-                self.protocol_error(sink.index, "busy not high after reset")
+        for port in self.ports:
+            if read(port.busy) != 1:
+                self.protocol_error(port.index, "busy not high after reset")
 
     async def pulse(self, name):
         """One-cycle strobe; no engine may offer a word in that cycle."""
         await RisingEdge(self.dut.clk)
         self.strobes[name].value = 1
         await ReadOnly()
-        for sink in self.sinks:
-            if _bit(sink.valid.value) != 0:
-                self.protocol_error(sink.index, f"z.valid high during {name}")
+        for port in self.ports:
+            if read(port.sink.valid) != 0:
+                self.protocol_error(port.index, f"z.valid high during {name}")
         await RisingEdge(self.dut.clk)
         self.strobes[name].value = 0
 
@@ -331,11 +246,11 @@ class EngineTB:
         await self.pulse("load")
         await ReadOnly()
         waited = 0
-        busy_cycles = [None] * len(self.sinks)
+        busy_cycles = [None] * len(self.ports)
         while True:
-            for s in self.sinks:
-                if busy_cycles[s.index] is None and _bit(s.busy.value) == 0:
-                    busy_cycles[s.index] = waited
+            for p in self.ports:
+                if busy_cycles[p.index] is None and read(p.busy) == 0:
+                    busy_cycles[p.index] = waited
             if None not in busy_cycles:
                 break
             if waited >= self.args["busy_timeout"]:
@@ -345,35 +260,36 @@ class EngineTB:
             await RisingEdge(self.dut.clk)
             await ReadOnly()
             waited += 1
-        for sink, cycles in zip(self.sinks, busy_cycles):
-            sink.load_cycles.append(cycles)
+        for port, cycles in zip(self.ports, busy_cycles):
+            port.load_cycles.append(cycles)
         return waited
 
     async def take(self, load, step, pass_):
         """Every engine delivers its C transfers of (load, step, pass); an engine that stops
         delivering (valid stuck low) fails the test after a generous cycle budget."""
-        for sink, cps in zip(self.sinks, self.cycles_per_step):
-            sink.arm(cps, load, step, pass_)
+        for port, cps in zip(self.ports, self.cycles_per_step):
+            port.arm(cps, load, step, pass_)
         budget = self.args["stall_timeout"] + int(
             20 * max(self.cycles_per_step) / (1.0 - self.args["backpressure"]))
         try:
             await with_timeout(self._all_done(), budget * CLOCK_PERIOD_NS, "ns")
         except SimTimeoutError:
-            stuck = {s.index: s.remaining for s in self.sinks if s.remaining}
+            stuck = {p.index: p.remaining for p in self.ports if p.remaining}
             raise AssertionError(
                 f"engines stalled in load {load} step {step} pass {pass_}: no transfers for "
                 f"{budget} cycles (engine: transfers missing) {stuck}") from None
 
     async def _all_done(self):
-        for sink in self.sinks:
-            await sink.done.wait()
+        for port in self.ports:
+            await port.done.wait()
 
     async def run(self):
         a = self.args
         self.compute_expected()
         await self.reset()
-        for sink in self.sinks:
-            cocotb.start_soon(sink.run())
+        for port in self.ports:
+            port.sink.start()
+            port.monitor.start()
         self.load_cycles = []
         for load, (seed, steps) in enumerate(self.segments()):
             self.load_cycles.append(await self.load(seed))
@@ -390,18 +306,18 @@ class EngineTB:
     # -- results ----------------------------------------------------------------------------
 
     def result(self, wall, error=None):
-        sb = self.scoreboard
+        sbs = self.scoreboards
         engines = []
-        for k, (config, sink) in enumerate(zip(self.configs, self.sinks)):
+        for k, (config, port) in enumerate(zip(self.configs, self.ports)):
             engines.append({
                 "index": k, "name": config.name, "strategy": config.strategy,
                 "config": config.as_dict(), "config_hash": config.config_hash,
                 "cycles_per_step": self.cycles_per_step[k],
-                "words_compared": sb.words[k] if sb else 0,
-                "mismatches": sb.mismatches[k] if sb else 0,
-                "first_mismatches": sb.reports[k] if sb else [],
-                "stall_cycles": sink.stall_cycles,
-                "load_cycles": sink.load_cycles,
+                "words_compared": sbs[k].compared if sbs else 0,
+                "mismatches": sbs[k].mismatches if sbs else 0,
+                "first_mismatches": sbs[k].reports if sbs else [],
+                "stall_cycles": port.stall_cycles,
+                "load_cycles": port.load_cycles,
             })
         return {
             "engines": engines,
@@ -419,11 +335,10 @@ class EngineTB:
         }
 
 
-
 @cocotb.test()
 async def cross_check(dut):
     """Every transfer of every engine equals the golden model's word."""
-    result = await run_recorded(EngineTB(dut, tb_args()))
+    result = await run_recorded(EngineTB(dut, tb_args(), tb_data()))
     lines = []
     for e in result["engines"]:
         if e["mismatches"]:

@@ -13,21 +13,21 @@ The DUT is :class:`zohw.hw.trainer.ZOTrainer` (top level ``zohw_trainer``). The 
 
 The scoreboard compares L+, L− and g of every step and, at the end, every weight and every
 write count with the golden model's values, precomputed by the host
-(:func:`zohw.sim.trainer_cosim.run_trainer_cosim` runs :func:`zohw.sw.train.train_golden`).
+(:func:`zohw.sim.trainer.run_trainer_cosim` runs :func:`zohw.sw.train.train_golden`).
 
-Inputs come as JSON in the environment variable ``ZOHW_TB_ARGS``::
+Arguments come as JSON (:func:`zohw.sim.kit.tb_args`)::
 
     {"steps": 200, "seed": 1, "d": 650,
-     "samples_path": "...json",     # {"payloads": [packed sample payload, ...]}
-     "expected_path": "...json",    # {"init_weights", "l_plus", "l_minus", "g", "weights",
-                                    #  "write_counts"}
      "readback_latency": 1,
      "step_timeout_cycles": 100000, # per step
      "report_limit": 16,
      "until_stopped": false}        # steps = 0 (run until stopped), stop pulsed during the
                                     # last step
 
-The result goes as JSON to the path in ``ZOHW_TB_RESULT``: what the RTL produced (``l_plus``,
+and the bulk data (:func:`zohw.sim.kit.tb_data`) is ``{"payloads": [packed sample payload,
+...], "expected": {"init_weights", "l_plus", "l_minus", "g", "weights", "write_counts"}}``.
+
+The result document (:func:`zohw.sim.kit.run_recorded`) has what the RTL produced (``l_plus``,
 ``l_minus``, ``g``, ``step_cycles``, ``weights``, ``write_counts``), ``mismatches`` (total count)
 and ``first_mismatches`` (``{"step", "quantity", "expected", "got"}`` for per-step quantities,
 ``{"quantity": "weight"|"write_count", "index", "expected", "got"}`` at the end), the cycle
@@ -35,64 +35,27 @@ counts (``run_cycles`` from ``start`` to the last ``step_done``) and the wall ti
 (``run_wall_seconds``, ``sim_cycles_per_second``). The cocotb test fails on any mismatch.
 """
 
-import json
 import time
 
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
-from zohw.sim.tbio import CLOCK_PERIOD_NS, pulse_reset, run_recorded, sim_cycle, tb_args
+from zohw.sim.kit import (CLOCK_PERIOD_NS, Scoreboard, StreamSource, format_mismatch,
+                          pulse_reset, read, run_recorded, sim_cycle, tb_args, tb_data)
 
 
-DEFAULTS = {"steps": 1, "seed": 1, "d": None, "samples_path": None, "expected_path": None,
-            "readback_latency": 1, "step_timeout_cycles": 1_000_000, "report_limit": 16,
-            "until_stopped": False}
-
-
-def _int(handle, signed=False):
-    v = handle.value
-    if not v.is_resolvable:
-        return None
-    if not hasattr(v, "to_unsigned"):          # a 1-bit handle gives a Logic
-        return int(v)
-    return v.to_signed() if signed else v.to_unsigned()
-
-
-class Scoreboard:
-    """Counts mismatches and keeps the first ``limit`` of them."""
-
-    def __init__(self, limit):
-        self.limit = limit
-        self.mismatches = 0
-        self.compared = 0
-        self.reports = []
-
-    def check(self, expected, got, **where):
-        self.compared += 1
-        if expected == got:
-            return True
-        self.mismatches += 1
-        if len(self.reports) < self.limit:
-            self.reports.append({**where, "expected": expected, "got": got})
-        return False
-
-
-def format_mismatch(m):
-    if "step" in m:
-        return f"step {m['step']} {m['quantity']}: expected {m['expected']}, got {m['got']}"
-    return f"{m['quantity']} {m['index']}: expected {m['expected']}, got {m['got']}"
+DEFAULTS = {"steps": 1, "seed": 1, "d": None, "readback_latency": 1,
+            "step_timeout_cycles": 1_000_000, "report_limit": 16, "until_stopped": False}
 
 
 class TrainerTB:
-    def __init__(self, dut, args):
+    def __init__(self, dut, args, data):
         self.dut = dut
         self.args = {**DEFAULTS, **args}
         a = self.args
-        with open(a["samples_path"]) as f:
-            self.payloads = json.load(f)["payloads"]
-        with open(a["expected_path"]) as f:
-            self.expected = json.load(f)
+        self.payloads = data["payloads"]
+        self.expected = data["expected"]
         self.d = a["d"] if a["d"] is not None else len(self.expected["init_weights"])
         self.sb = Scoreboard(a["report_limit"])
         self.got = {"l_plus": [], "l_minus": [], "g": [], "step_cycles": [], "cycles": [],
@@ -102,9 +65,9 @@ class TrainerTB:
         self.run_wall = None
         self.run_cycles = None
         self.start_cycle = None
-        for name in ("samples__valid", "clear", "start", "stop", "init_en"):
+        self.samples = StreamSource(dut, "samples")
+        for name in ("clear", "start", "stop", "init_en"):
             getattr(dut, name).value = 0
-        dut.samples__payload.value = 0
         dut.seed.value = 0
         dut.steps.value = 0
         dut.init_addr.value = 0
@@ -122,21 +85,13 @@ class TrainerTB:
         await pulse_reset(self.dut)
 
     async def load_samples(self):
-        """One transfer per sample; ``ready`` is checked before each edge."""
+        """One transfer per sample, without gaps."""
         dut = self.dut
         clk = dut.clk
         for payload in self.payloads:
-            dut.samples__payload.value = payload
-            dut.samples__valid.value = 1
-            while True:
-                await ReadOnly()
-                ready = _int(dut.samples__ready)
-                await RisingEdge(clk)
-                if ready:
-                    break
-        dut.samples__valid.value = 0
+            await self.samples.send(payload)
         await ReadOnly()
-        n = _int(dut.n_samples)
+        n = read(dut.n_samples)
         await RisingEdge(clk)
         if n != len(self.payloads):
             raise AssertionError(f"n_samples is {n} after loading {len(self.payloads)} samples")
@@ -175,17 +130,17 @@ class TrainerTB:
                 raise AssertionError(f"step {s}: no step_done within {a['step_timeout_cycles']} "
                                      "cycles")
             await ReadOnly()
-            step = _int(dut.step)
-            lp = _int(dut.l_plus, signed=True)
-            lm = _int(dut.l_minus, signed=True)
-            g = _int(dut.g, signed=True)
+            step = read(dut.step)
+            lp = read(dut.l_plus, signed=True)
+            lm = read(dut.l_minus, signed=True)
+            g = read(dut.g, signed=True)
             got = self.got
             got["step"].append(step)
             got["l_plus"].append(lp)
             got["l_minus"].append(lm)
             got["g"].append(g)
-            got["step_cycles"].append(_int(dut.step_cycles))
-            got["cycles"].append(_int(dut.cycles))
+            got["step_cycles"].append(read(dut.step_cycles))
+            got["cycles"].append(read(dut.cycles))
             self.sb.check(s, step, step=s, quantity="step index")
             self.sb.check(exp["l_plus"][s], lp, step=s, quantity="L+")
             self.sb.check(exp["l_minus"][s], lm, step=s, quantity="L-")
@@ -196,7 +151,7 @@ class TrainerTB:
         self.run_cycles = self.cycle_now() - self.start_cycle
         await RisingEdge(dut.clk)
         await ReadOnly()
-        if _int(dut.done) != 1 or _int(dut.busy) != 0:
+        if read(dut.done) != 1 or read(dut.busy) != 0:
             # the last step_done follows the last step's last cycle, when done is already set
             raise AssertionError("trainer not done after the last step")
 
@@ -215,8 +170,8 @@ class TrainerTB:
             for _ in range(lat):
                 await RisingEdge(dut.clk)
             await ReadOnly()
-            self.weights.append(_int(dut.rb_weight, signed=True))
-            self.write_counts.append(_int(dut.rb_count))
+            self.weights.append(read(dut.rb_weight, signed=True))
+            self.write_counts.append(read(dut.rb_count))
         exp = self.expected
         for i, (e, g) in enumerate(zip(exp["weights"], self.weights)):
             self.sb.check(e, g, quantity="weight", index=i)
@@ -258,11 +213,10 @@ class TrainerTB:
         }
 
 
-
 @cocotb.test()
 async def train_cross_check(dut):
     """Every step's L+, L-, g and the final weights and write counts equal the golden's."""
-    result = await run_recorded(TrainerTB(dut, tb_args()))
+    result = await run_recorded(TrainerTB(dut, tb_args(), tb_data()))
     if result["mismatches"]:
         first = "; ".join(format_mismatch(m) for m in result["first_mismatches"][:4])
         raise AssertionError(f"{result['mismatches']} mismatches; first: {first}")

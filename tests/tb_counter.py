@@ -1,4 +1,5 @@
-"""cocotb test module for tests/test_runner.py: an 8-bit counter counts enabled cycles."""
+"""cocotb test module for tests/test_runner.py: an 8-bit counter counts enabled cycles; its
+internal ``shadow`` register is visible to cocotb only in an all-public model."""
 
 import os
 
@@ -20,3 +21,16 @@ async def counts(dut):
     await ReadOnly()
     expect = int(os.environ.get("COUNTER_EXPECT", "10"))
     assert dut.count.value.to_unsigned() == expect
+
+
+@cocotb.test()
+async def internal_signal(dut):
+    visible = os.environ.get("COUNTER_SHADOW_VISIBLE", "1") == "1"
+    try:
+        dut.shadow
+    except AttributeError:
+        found = False
+    else:
+        found = True
+    assert found == visible, f"shadow {'not ' if visible else ''}visible"
+    assert len(dut.count) == 8          # the ports are there either way

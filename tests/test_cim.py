@@ -1,7 +1,7 @@
 """CIM MAC: the interface signature, the behavioural macro and its co-simulation.
 
 The cross-checks at the bottom build the macro with Verilator (cached by content) and run the
-cocotb testbench :mod:`zohw.sim.tb_cim` through :func:`zohw.sim.runner.run_cocotb`.
+cocotb testbench :mod:`zohw.sim.tb_cim` through :func:`zohw.sim.cim.cim_cosim`.
 """
 
 
@@ -60,7 +60,7 @@ def test_verilog_ports():
     ids=lambda c: c.name)
 def test_verilator_lint(cfg):
     """``verilator --lint-only -Wall`` is clean apart from the waived Yosys backend artefacts."""
-    from zohw.sim.runner import verilator_lint
+    from zohw.sim.build import verilator_lint
 
     ok, output = verilator_lint(cim_verilog(cfg), "zohw_cim")
     assert ok, output[:3000]
@@ -134,7 +134,7 @@ def _report(result):
 @pytest.mark.parametrize("cfg", [SERIAL_LOSSY, PARALLEL_EXACT], ids=["serial-lossy",
                                                                      "parallel-exact"])
 def test_cocotb_cross_check(cfg):
-    from zohw.sim.tb_cim import cim_cosim, random_phases
+    from zohw.sim.cim import cim_cosim, random_phases
 
     data = random_phases(cfg, vectors=24, phases=2, seed=11)
     if cfg.adc_exact:
@@ -149,7 +149,7 @@ def test_cocotb_cross_check(cfg):
     assert result["mismatches"] == 0 and result["weight_mismatches"] == 0
     assert result["vectors"] == 48 and result["columns_compared"] == 48 * cfg.cols
     assert result["weights_read"] == 2 * cfg.words
-    assert result["latency_min"] == result["latency_max"] == cfg.cycles_per_vector
+    assert result["latency_min"] == result["latency_max"] == cfg.passes
     assert not result["latency_errors"] and not result["protocol_errors"]
 
 
@@ -160,15 +160,16 @@ def test_cocotb_cross_check(cfg):
 ], ids=["wrong-adc-bits-exact", "wrong-adc-bits-lossy", "wrong-offset"])
 def test_cocotb_check_can_fail(cfg, wrong):
     """A wrong golden model must be reported as mismatches (same cached build as above)."""
-    from zohw.sim.tb_cim import cim_cosim
+    from zohw.sim.cim import cim_cosim
 
     result = cim_cosim(cfg, vectors=8, phases=1, seed=3, **wrong)
     run = result["run"]
     assert run["failed"] == 1 and run["passed"] == 0
     assert result["mismatches"] > 0
     first = result["first_mismatches"][0]
-    assert set(first) == {"phase", "vector", "column", "expected", "got"}
+    assert set(first) == {"phase", "vector", "lane", "index", "expected", "got"}
     assert first["expected"] != first["got"]
+    assert first["index"] == first["vector"] * cfg.cols + first["lane"]
     message = run["failures"][0][1]
     assert "result mismatches" in message and "expected" in message
     # the hardware itself is fine: weights, latency and protocol all check out

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from zohw.config import SOURCES, EngineConfig
-from zohw.sim.cosim import cross_check, strategy_configs
+from zohw.sim.cosim import strategy_configs
+from zohw.sim.engine import cross_check
 from zohw.sw.perturb import golden_perturbations, golden_stream
 
 # (P, B, N, d) — the second shape has d not a multiple of P, so the last transfer of a step

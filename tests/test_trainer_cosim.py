@@ -14,9 +14,9 @@ import pytest
 from zohw.cim_config import CIMConfig
 from zohw.config import EngineConfig
 from zohw.hw.trainer import TrainerPlan, trainer_verilog
-from zohw.sim.runner import verilator_lint
-from zohw.sim.trainer_cosim import RESULT_KEYS, design_verilog, run_trainer_cosim
-from zohw.sw.train import cycle_breakdown, predicted_cycles_per_step
+from zohw.sim.build import verilator_lint
+from zohw.sim.trainer import design_verilog, run_trainer_cosim
+from zohw.sw.train import RESULT_KEYS, cycle_breakdown, predicted_cycles_per_step
 from zohw.train_config import TrainerConfig
 
 #: The default digits trainer (linear, hinge, ZO-SGD, pezo-otf engine).

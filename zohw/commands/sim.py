@@ -84,8 +84,8 @@ def perturb_result(config, result, *, seed, params, backpressure):
 def run_perturb(args):
     from zohw.cli import UsageError
     from zohw.progress import Spinner
-    from zohw.sim.cosim import cross_check
-    from zohw.sim.runner import SimulationError
+    from zohw.sim.engine import cross_check
+    from zohw.sim.build import SimulationError
     from zohw.sw.perturb import golden_perturbations
 
     config = engine_config(args)

