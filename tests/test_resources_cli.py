@@ -43,6 +43,10 @@ def test_bad_input_one_line_exit_2(argv, message, capsys):
     assert message in err
 
 
+FIRST_SEVEN = {"gauss-clt", "gauss-icdf", "uniform", "rademacher", "pezo-shift", "pezo-block",
+               "pezo-otf"}
+
+
 def test_sweep_skips_invalid_points():
     specs = rp.parse_rng("pezo-otf,pezo-block")
     base = {"lanes": 16, "width": 8, "pool": 256, "source": "xorshift32", "clt_k": 4}
@@ -54,7 +58,12 @@ def test_sweep_skips_invalid_points():
 
 
 def test_rng_all_and_baselines():
-    assert [s for s, _ in rp.parse_rng("all")] == [
+    from zohw.strategies import STRATEGIES
+
+    names = [s for s, _ in rp.parse_rng("all")]
+    assert names == list(STRATEGIES)
+    # the first seven keep their order (a new strategy adds rows, it does not reorder them)
+    assert [n for n in names if n in FIRST_SEVEN] == [
         "gauss-clt", "gauss-icdf", "uniform", "rademacher", "pezo-shift", "pezo-block",
         "pezo-otf"]
     # the baselines are always added, first
@@ -181,7 +190,10 @@ def test_record_names_only_what_defines_the_report():
     parser = cli.build_parser()
     args = parser.parse_args(["resources"])
     base = _base(args)
-    assert base == {"lanes": 16, "width": 8, "pool": 256, "source": "xorshift32", "clt_k": 4}
+    assert {k: base[k] for k in ("lanes", "width", "pool", "source", "clt_k")} == {
+        "lanes": 16, "width": 8, "pool": 256, "source": "xorshift32", "clt_k": 4}
+    # derived defaults are left to each configuration
+    assert "icdf_bits" not in base and "otf_sources" not in base
     assert _argv_for_record(args, base) == ["--rng", "all", "--target", "xilinx7,ice40,ecp5",
                                             "--lanes", "16", "--width", "8"]
     args = parser.parse_args(["resources", "--clt-k", "8", "--icdf-bits", "5", "--lanes", "8",
@@ -230,3 +242,21 @@ def test_knob_sweep_from_the_registry():
     assert clt == [2, 8]
     # gauss-icdf and uniform do not have the knob: one job each for both points
     assert len(jobs) == 4
+
+
+def test_text_knob_sweep_and_label():
+    """A knob of text values (sparse's nonzero) sweeps like a number; rows carry every knob and
+    are labelled by the strategy's own label."""
+    base = {"lanes": 16, "width": 8, "pool": 256, "source": "xorshift32", "clt_k": 4}
+    sweep = rp.parse_sweep(["nonzero=rademacher,uniform", "density=2,8"])
+    assert sweep == {"nonzero": ["rademacher", "uniform"], "density": [2, 8]}
+    entries, jobs, skipped = rp.plan(rp.parse_rng("sparse"), ["ecp5"], base, sweep)
+    sparse = {(c.nonzero, c.density) for _, c, _ in entries if c.strategy == "sparse"}
+    assert sparse == {("rademacher", 2), ("rademacher", 8), ("uniform", 2), ("uniform", 8)}
+    assert skipped == [] and len(jobs) == 4 + 2      # the baselines once each
+    with pytest.raises(ValueError, match="nonzero must be one of rademacher, uniform, "
+                                         "not 'gauss'"):
+        rp.plan(rp.parse_rng("sparse"), ["ecp5"], {**base, "nonzero": "gauss"})
+    row = {"strategy": "sparse", "target": "ecp5", "lanes": 16, "width": 8, "pool": 256,
+           "scaling": "none", "density": 8, "nonzero": "uniform", "pool_read": None}
+    assert rp._label(row) == "`sparse` (ρ=1/8, uniform)"
