@@ -1,9 +1,9 @@
 """Co-simulation of the perturbation engine (Verilator + cocotb) against the golden model.
 
-One Verilator build per shape holds every strategy × scaling combination (13 engines in an
-EngineBank); each engine runs 8 steps of d weights under random back-pressure, every step
-followed by one or two replays, and every word of every pass is compared with
-``zohw.sw.perturb.golden_stream``. The remaining tests prove each check can fail.
+One Verilator build per shape holds every strategy × scaling combination of the registry (one
+engine each in an EngineBank); each engine runs 8 steps of d weights under random
+back-pressure, every step followed by one or two replays, and every word of every pass is
+compared with ``zohw.sw.perturb.golden_stream``. The remaining tests prove each check can fail.
 """
 
 import json
@@ -17,6 +17,7 @@ import torch
 from zohw.config import SOURCES, EngineConfig
 from zohw.sim.cosim import strategy_configs
 from zohw.sim.engine import cross_check
+from zohw.strategies import combinations
 from zohw.sw.perturb import golden_perturbations, golden_stream
 
 # (P, B, N, d) — the second shape has d not a multiple of P, so the last transfer of a step
@@ -43,7 +44,7 @@ def _engine_words(result, engine):
                          ids=[f"P{p}-B{b}-N{n}-d{d}" for p, b, n, d in SHAPES])
 def test_cosim_all_strategies(shape):
     configs = shape_configs(shape)
-    assert len(configs) == 13
+    assert [(c.strategy, c.scaling) for c in configs] == combinations()
     assert {c.source for c in configs} == set(SOURCES)
     d = SHAPES[shape][3]
     # After the 8 steps, a reload with another seed must start over from that seed's step 0.
@@ -161,10 +162,12 @@ def test_cosim_detects_engine_faults():
     assert (first["load"], first["step"], first["pass"], first["cycle"]) == (1, 0, 0, 0)
 
 
-def test_sim_perturb_cli_end_to_end(tmp_path):
-    """``zohw sim perturb`` as a user runs it: JSON keys, 0 mismatches, golden dump."""
+@pytest.mark.parametrize("command", ["perturb", "engine"])
+def test_sim_perturb_cli_end_to_end(tmp_path, command):
+    """``zohw sim perturb`` (or its new name ``zohw sim engine``) as a user runs it: JSON
+    keys, 0 mismatches, golden dump."""
     out, dump = tmp_path / "r.json", tmp_path / "z.npz"
-    argv = ["sim", "perturb", "--rng", "gauss-clt", "--lanes", "4", "--width", "7",
+    argv = ["sim", command, "--rng", "gauss-clt", "--lanes", "4", "--width", "7",
             "--source", "lfsr32", "--params", "300", "--steps", "8", "--seed", "42",
             "--json", str(out), "--dump", str(dump)]
     proc = subprocess.run([sys.executable, "-m", "zohw.cli", *argv], capture_output=True,
