@@ -49,3 +49,54 @@ def test_random_bit_budget_matches_equal_throughput():
     assert c.random_bits == 16 * 4 * 6
     c = EngineConfig(strategy="pezo-otf", lanes=16, width=8, otf_sources=2)
     assert c.random_bits == 2 * 8 + 16 and c.generators == 1
+
+
+def test_knob_fields_come_from_the_registry():
+    """Every knob a strategy declares is an EngineConfig field with its default, its range is
+    validated, and it has a command-line flag and help."""
+    from dataclasses import fields
+
+    from zohw.strategies import KNOBS, REGISTRY
+
+    names = {f.name for f in fields(EngineConfig)}
+    for name, (knob, owners) in KNOBS.items():
+        assert name in names
+        assert set(owners) <= set(STRATEGIES)
+        assert all(knob in REGISTRY[o].knobs for o in owners)
+        assert knob.flag == "--" + name.replace("_", "-")
+        assert knob.help.split(" (")[0] in EngineConfig.describe(name)
+    assert {"clt_k", "icdf_bits", "otf_sources", "density", "nonzero"} <= set(KNOBS)
+    assert EngineConfig(strategy="gauss-clt", clt_k=8).clt_k == 8
+    assert EngineConfig(strategy="sparse", density=8).density == 8
+
+
+def test_defaults_derive_from_the_registry_and_replace_recomputes_them():
+    from zohw.strategies import REGISTRY
+
+    for name, s in REGISTRY.items():
+        assert EngineConfig(strategy=name).scaling == s.scalings[0]
+    c = EngineConfig(strategy="uniform", width=6)
+    assert (c.scaling, c.icdf_bits) == ("fixed", 5)
+    r = c.replace(strategy="pezo-shift", width=12)
+    assert (r.scaling, r.icdf_bits) == ("adaptive", 8)
+    # explicitly given values stay
+    assert EngineConfig(strategy="uniform", scaling="none").replace(width=6).scaling == "none"
+
+
+def test_errors_are_config_errors_and_owner_only_ranges():
+    from zohw.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="lanes must be an integer from 2 to 64, not 1"):
+        EngineConfig(strategy="pezo-otf", lanes=1)
+    # otf_sources' range (1 to P - 1) binds pezo-otf only: a one-lane engine of another
+    # strategy keeps its derived otf_sources = 1
+    assert EngineConfig(strategy="uniform", lanes=1).otf_sources == 1
+
+
+def test_engine_config_pickles_and_labels():
+    import pickle
+
+    c = EngineConfig(strategy="gauss-icdf", width=6)
+    assert pickle.loads(pickle.dumps(c)) == c
+    assert c.label() == "gauss-icdf (32-entry table)"
+    assert c.summary() == "strategy=gauss-icdf P=16 B=6 table=32 scaling=none source=xorshift32"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from zohw.config import LFSR16_TAPS, LFSR32_TAPS, mix_seed
+from zohw.sources import LFSR16_TAPS, LFSR32_TAPS, mix_seed
 from zohw.sources import galois_step, lfsr32_step, matrix_rows, step_matrix, xorshift32_step
 
 ORDER32 = (1 << 32) - 1
