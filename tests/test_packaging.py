@@ -90,6 +90,23 @@ def test_wheel_holds_every_module(wheel_venv):
     assert editable == []
 
 
+def test_wheel_hashes_its_own_sources(wheel_venv):
+    """The trainer's cache key hashes the sources the installed modules were loaded from: the
+    wheel's digest equals the checkout's (same files), and it changes with a source file."""
+    from zohw.sim.trainer import source_digest
+
+    python = str(wheel_venv["venv"] / "bin" / "python")
+    code = "from zohw.sim.trainer import source_digest; print(source_digest())"
+    assert _in_venv(wheel_venv, [python, "-c", code]).stdout.strip() == source_digest()
+    config = wheel_venv["purelib"] / "zohw" / "config.py"
+    original = config.read_text()
+    try:
+        config.write_text(original + "\n# an edit\n")
+        assert _in_venv(wheel_venv, [python, "-c", code]).stdout.strip() != source_digest()
+    finally:
+        config.write_text(original)
+
+
 def test_wheel_runs_sim_perturb(wheel_venv):
     out = wheel_venv["cwd"] / "perturb.json"
     zohw = str(wheel_venv["venv"] / "bin" / "zohw")
