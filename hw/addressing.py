@@ -4,7 +4,7 @@ Both addressers compute the next cycle's rows as well (``addr_next``), so that a
 port (``pool_read="sync"``, block RAM) can be addressed one cycle ahead.
 """
 
-from amaranth import Module, Mux, Signal
+from amaranth import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 

@@ -6,7 +6,7 @@ map and the pool addressing), the commands of the stream generators (:data:`Comm
 and the pool fill handshake (:data:`FillSignature`).
 """
 
-from amaranth import Module, Signal
+from amaranth import Module
 from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 

@@ -12,18 +12,16 @@ those positions — and, for pool strategies, the pool words its addressing read
 (:func:`golden_pool`); word k sits in bank (lane) ``k mod P``, row ``k // P``.
 """
 
-import math
-
 import torch
 
 from zohw.config import EngineConfig
 from zohw.sources import mix_seed, step_matrix
 from zohw.strategies import base as _base
 from zohw.strategies.base import (ADAPTIVE_MANT_BITS, ADAPTIVE_SCALE_FRAC, ADAPTIVE_TABLE_FRAC,
-                                  GoldenFields, shift_add)
+                                  GoldenFields, saturate, shift_add)
 
 __all__ = ["cycles_per_step", "golden_stream", "golden_perturbations", "golden_pool",
-           "adaptive_scale", "linear_sequence", "generator_bits", "stream_bits", "golden_fields",
+           "adaptive_scale", "linear_sequence", "stream_bits", "golden_fields",
            "shift_add", "saturate", "scale_uniform", "pack"]
 
 
@@ -84,26 +82,7 @@ def pack(bits):
     return (bits.to(torch.int64) * weights).sum(-1)
 
 
-def _to_signed(v, nbits):
-    return v - ((v >> (nbits - 1)) & 1) * (1 << nbits)
-
-
-def generator_bits(config, seed, start, count):
-    """The wide random word of positions ``start … start + count - 1``: bits [count, 32·G].
-
-    Generator k starts at ``mix_seed(seed, k)``; the word at position t is its state after
-    ``t + 1`` steps (one warm-up step before the first word). Generator 0 is in the low bits.
-    """
-    init = [mix_seed(seed, k) for k in range(config.generators)]
-    seq = linear_sequence(step_matrix(config.source), init, start + 1, count)
-    return seq.reshape(count, -1)
-
-
 # -- arithmetic shared with the RTL ------------------------------------------------------------
-
-def saturate(x, config):
-    return x.clamp(config.word_min, config.word_max)
-
 
 def scale_uniform(raw, config, scale=None):
     """Raw U(-1, 1) words (B bits, B - 1 fraction bits) to the output format.
@@ -149,7 +128,7 @@ def golden_pool(config, seed):
     steps, scaled as :func:`scale_uniform` documents.
     """
     seq = linear_sequence(step_matrix(config.source), [mix_seed(seed, 0)], 1, config.pool)
-    raw = _to_signed(pack(seq[:, 0, :config.width]), config.width)
+    raw = GoldenFields(seq.reshape(config.pool, -1), config.field_layout()).signed("raw")[:, 0]
     scale = None
     if config.scaling == "adaptive":
         scale = adaptive_scale(config, int((raw * raw).sum()))
