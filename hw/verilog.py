@@ -16,12 +16,13 @@ with) to turn a multi-module design into one module.
 
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from amaranth.back import verilog
 from amaranth.hdl import Value
 from amaranth.lib import wiring
+
+from zohw.io import scratch_directory
 
 from .engine import PerturbationEngine
 
@@ -110,7 +111,7 @@ def flatten(design, top):
     script = "; ".join([read, f"hierarchy -check -top {top}", "proc -nomux -norom", "flatten",
                         f"hierarchy -top {top}", "memory_collect",
                         "write_verilog -norename flat.v"])
-    with tempfile.TemporaryDirectory(prefix="zohw-flatten-") as tmp:
+    with scratch_directory("flatten") as tmp:
         Path(tmp, source).write_text(design)
         try:
             proc = subprocess.run([*yosys_argv(), "-q", "-p", script], cwd=tmp,

@@ -40,6 +40,7 @@ from importlib import metadata
 from pathlib import Path
 
 from zohw.cache import cache_root
+from zohw.io import scratch_directory
 from zohw.toolchain import verilator_bin, verilator_env, verilator_version
 
 __all__ = ["SimulationError", "Model", "build", "build_key", "simulate", "parse_results",
@@ -53,8 +54,6 @@ BUILD_ARGS = ("-Wno-fatal", "--x-assign", "0", "--x-initial", "0")
 DEFAULT_OPT = "-O0"
 #: Marker written into a build directory once the model is complete.
 _COMPLETE = "zohw-build-complete"
-#: Run directories older than this are removed opportunistically.
-_RUN_MAX_AGE_S = 24 * 3600
 #: Verilator's runtime library objects: the same for every design built with the same tools
 #: and flags, and about half of the compile time of a small design, so they are compiled once
 #: and copied into later builds (make then finds them up to date).
@@ -304,24 +303,6 @@ def _build_in(directory, verilog, toplevel, public, opt, timeout_s):
         raise SimulationError(f"Verilator build of {toplevel} produced no model\n{tail(log)}")
 
 
-def _cleanup_old_runs(runs):
-    now = time.time()
-    with contextlib.suppress(OSError):
-        for d in runs.iterdir():
-            with contextlib.suppress(OSError):
-                if now - d.stat().st_mtime > _RUN_MAX_AGE_S:
-                    shutil.rmtree(d, ignore_errors=True)
-
-
-def run_directory(prefix):
-    """A fresh directory under ``$ZOHW_CACHE/runs`` (directories older than a day are
-    removed on the way)."""
-    runs = cache_root() / "runs"
-    runs.mkdir(parents=True, exist_ok=True)
-    _cleanup_old_runs(runs)
-    return Path(tempfile.mkdtemp(dir=runs, prefix=f"{prefix}-"))
-
-
 def parse_results(results_xml):
     """``(passed, failed, failures)`` from a cocotb xUnit results file; ``failures`` lists
     ``(test name, message)``."""
@@ -397,8 +378,8 @@ def verilator_lint(verilog: str, toplevel: str, *, timeout_s=120):
 
     The file is named ``<toplevel>.v`` so DECLFILENAME holds.
     """
-    with tempfile.TemporaryDirectory(prefix="zohw-lint-") as tmp:
-        src = Path(tmp) / f"{toplevel}.v"
+    with scratch_directory("lint") as tmp:
+        src = tmp / f"{toplevel}.v"
         src.write_text(verilog)
         try:
             proc = subprocess.run(
@@ -407,5 +388,5 @@ def verilator_lint(verilog: str, toplevel: str, *, timeout_s=120):
                 timeout=timeout_s)
         except subprocess.TimeoutExpired:
             return False, f"verilator --lint-only timed out after {timeout_s} s"
-        output = (proc.stdout + proc.stderr).replace(tmp + os.sep, "")
+        output = (proc.stdout + proc.stderr).replace(f"{tmp}{os.sep}", "")
         return proc.returncode == 0, output.strip()

@@ -5,6 +5,7 @@
 import random
 import time
 
+from .build import DEFAULT_OPT
 from .host import run_testbench
 
 __all__ = ["CIM_TOPLEVEL", "TB_MODULE", "random_phases", "expected_phases", "cim_cosim"]
@@ -40,7 +41,7 @@ def random_phases(cfg, *, vectors, phases=2, seed=0, change=0.1):
 
 def cim_cosim(cfg, *, vectors=24, phases=2, seed=0, backpressure=0.3, input_gaps=0.3,
               golden_config=None, golden_offset_delta=0, data=None, timeout_s=600,
-              progress=None, macro=None):
+              progress=None, macro=None, opt=DEFAULT_OPT):
     """Generate the Verilog of ``macro`` (default: the behavioural macro for ``cfg``), build it
     (cached) and run :func:`zohw.sim.tb_cim.cim_cross_check` on it. Returns the testbench's
     result dict with the run's facts (``passed``, ``failed``, ``failures``, ``build_seconds``,
@@ -48,7 +49,7 @@ def cim_cosim(cfg, *, vectors=24, phases=2, seed=0, backpressure=0.3, input_gaps
 
     ``macro`` may be any component with signature ``CIMSignature(cfg)`` and the properties
     ``cycles_per_vector`` and ``read_latency``; whatever it is, it is checked against the golden
-    model of ``cfg``."""
+    model of ``cfg``. ``opt`` is the C++ optimisation level of the model."""
     from zohw.hw.cim import BehaviouralCIMMacro, macro_verilog
 
     if macro is None:
@@ -65,7 +66,7 @@ def cim_cosim(cfg, *, vectors=24, phases=2, seed=0, backpressure=0.3, input_gaps
             "read_latency": macro.read_latency, "rng_seed": seed,
             "backpressure": backpressure, "input_gaps": input_gaps}
     result, run = run_testbench(text, CIM_TOPLEVEL, TB_MODULE, args, data={"phases": data},
-                                timeout_s=timeout_s, progress=progress)
+                                opt=opt, timeout_s=timeout_s, progress=progress)
     result["run"] = run
     result["verilog_seconds"] = verilog_seconds
     return result

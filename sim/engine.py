@@ -11,6 +11,7 @@ import importlib
 from zohw.config import EngineConfig
 
 from .bank import BANK_TOPLEVEL, bank_verilog
+from .build import DEFAULT_OPT
 from .host import run_testbench
 
 __all__ = ["ENGINE_TOPLEVEL", "TB_MODULE", "design_verilog", "golden_streams", "cross_check"]
@@ -60,7 +61,7 @@ def golden_streams(configs, *, seed, d, steps, golden_seed=None, golden_config=N
 def cross_check(configs, *, seed=1, d=1024, steps=8, reloads=(), backpressure=0.25,
                 rng_seed=0, max_replays=2, golden_seed=None, golden_config=None, bank=None,
                 report_limit=8, engine_factory=None, golden_module=None, timeout_s=None,
-                progress=None):
+                progress=None, opt=DEFAULT_OPT):
     """Simulate ``configs`` and compare every transfer against the golden model.
 
     After ``steps`` steps from ``seed``, each ``(seed, steps)`` of ``reloads`` loads the engines
@@ -71,7 +72,8 @@ def cross_check(configs, *, seed=1, d=1024, steps=8, reloads=(), backpressure=0.
     plus ``passed``/``failed`` (cocotb test counts), ``build_seconds``, ``sim_seconds``,
     ``words_per_second``, ``toplevel``, ``results_xml``, ``log`` and ``golden`` (the golden
     streams of the first load, one tensor ``[steps, C, P]`` per engine).
-    ``progress(message)`` is told when a build and the simulation start.
+    ``progress(message)`` is told when a build and the simulation start; ``opt`` is the C++
+    optimisation level of the model (:func:`zohw.sim.build.build`).
     """
     configs = list(configs)
     for c in configs:
@@ -110,8 +112,8 @@ def cross_check(configs, *, seed=1, d=1024, steps=8, reloads=(), backpressure=0.
     if golden_module:
         args["golden_module"] = golden_module
     result, run = run_testbench(text, toplevel, TB_MODULE, args,
-                                data={"expected": per_engine}, timeout_s=timeout_s,
-                                progress=progress)
+                                data={"expected": per_engine}, opt=opt,
+                                timeout_s=timeout_s, progress=progress)
     wall = result.get("sim_wall_seconds") or 0.0
     result.update({
         "toplevel": toplevel, "passed": run["passed"], "failed": run["failed"],

@@ -11,9 +11,9 @@ crashed simulator, a testbench that wrote nothing — is a :class:`SimulationErr
 
 import json
 
-from zohw.io import write_json_atomic
+from zohw.io import run_directory, write_json_atomic
 
-from .build import DEFAULT_OPT, SimulationError, build, run_directory, simulate, tail
+from .build import DEFAULT_OPT, SimulationError, build, simulate, tail
 from .kit import ARGS_ENV, DATA_ENV, RESULT_ENV
 
 __all__ = ["SimulationError", "run_testbench", "run_cocotb"]

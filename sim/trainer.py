@@ -25,6 +25,7 @@ from zohw.cache import cache_root
 from zohw.io import write_json_atomic, write_text_atomic
 from zohw.train_config import TrainerConfig
 
+from .build import DEFAULT_OPT
 from .host import run_testbench
 from .kit import pack
 
@@ -113,7 +114,8 @@ def pack_samples(x, y, input_bits):
 
 def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, data=None,
                       capacity=2048, report_limit=16, timeout_s=None, progress=None,
-                      golden=None, fast_model=True, until_stopped=False) -> dict:
+                      golden=None, fast_model=True, until_stopped=False,
+                      opt=DEFAULT_OPT) -> dict:
     """Run ``steps`` training steps (default ``cfg.steps``) on the RTL and on the golden model,
     and compare them.
 
@@ -121,12 +123,13 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
     configuration only — to prove the check can fail. ``golden`` may pass a precomputed
     :class:`zohw.sw.train.TrainResult` of the same configuration and steps. ``fast_model``
     builds the Verilator model with only its ports public; False makes every signal public
-    (slower). ``until_stopped`` starts the RTL with ``steps = 0`` (run until stopped) and pulses ``stop``
-    during the last step instead.
+    (slower). ``until_stopped`` starts the RTL with ``steps = 0`` (run until stopped) and
+    pulses ``stop`` during the last step instead. ``opt`` is the C++ optimisation level of the
+    model.
 
     Returns a dict with (at least) :data:`zohw.sw.train.RESULT_KEYS`: ``mode`` ("cosim"),
-    ``strategy``, ``steps``, ``test_accuracy`` (the RTL's final weights on the test set), ``train_loss`` (per
-    step, ``(L+ + L-) / (2 * batch)`` of the RTL), ``mismatches`` (L+, L-, g of every step, then
+    ``strategy``, ``steps``, ``test_accuracy`` (the RTL's final weights on the test set),
+    ``train_loss`` (per step, ``(L+ + L-) / (2 * batch)`` of the RTL), ``mismatches`` (L+, L-, g of every step, then
     every weight and write count), ``cycles_per_step`` (measured by the RTL's cycle counter, mean
     over steps), ``predicted_cycles_per_step`` (:func:`zohw.sw.train.predicted_cycles_per_step`);
     and ``cycle_model_error`` (relative), ``rtl_cycles_per_step`` (the RTL's own schedule
@@ -175,7 +178,7 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
     bulk = {"payloads": pack_samples(data.x_train, data.y_train, cfg.cim.input_bits),
             "expected": expected}
     tb, run = run_testbench(verilog, TOPLEVEL, TB_MODULE, args, data=bulk,
-                            public=port_names if fast_model else "all",
+                            public=port_names if fast_model else "all", opt=opt,
                             timeout_s=timeout_s, progress=progress)
 
     predicted = predicted_cycles_per_step(cfg)

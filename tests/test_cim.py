@@ -4,6 +4,9 @@ The cross-checks at the bottom build the macro with Verilator (cached by content
 cocotb testbench :mod:`zohw.sim.tb_cim` through :func:`zohw.sim.cim.cim_cosim`.
 """
 
+import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -53,6 +56,24 @@ def test_verilog_ports():
         assert f" {port}" in text, port
     assert "input [3:0] write__en" in text
     assert f"output [{3 * PARALLEL_EXACT.result_bits - 1}:0] y__payload" in text
+
+
+def test_ports_from_signature_match_the_verilog():
+    """:func:`zohw.hw.verilog.ports` (from the signature) names every port of the Verilog
+    module with its direction and width (read back from the declarations here)."""
+    import re
+
+    from zohw.hw.cim import macro_verilog
+    from zohw.hw.verilog import ports
+
+    macro = BehaviouralCIMMacro(PARALLEL_EXACT)
+    listed = ports(macro)
+    text = macro_verilog(macro, "zohw_cim")
+    declared = {name: (direction, int(msb) + 1 if msb else 1) for direction, msb, name in
+                re.findall(r"^  (input|output) (?:\[(\d+):0\] )?(\w+);", text, re.M)}
+    assert {name: (d, w) for name, d, w in listed} == declared
+    assert listed[:2] == (("clk", "input", 1), ("rst", "input", 1))
+    assert ("y__payload", "output", 3 * PARALLEL_EXACT.result_bits) in listed
 
 
 @pytest.mark.parametrize("cfg", [SERIAL_LOSSY, PARALLEL_EXACT, CIMConfig(
@@ -175,6 +196,23 @@ def test_cocotb_check_can_fail(cfg, wrong):
     # the hardware itself is fine: weights, latency and protocol all check out
     assert result["weight_mismatches"] == 0 and not result["latency_errors"]
     assert not result["protocol_errors"]
+
+
+def test_sim_cim_cli(tmp_path):
+    """``zohw sim cim`` as a user runs it (reuses the parallel-exact macro's cached model)."""
+    out = tmp_path / "cim.json"
+    cfg = PARALLEL_EXACT
+    options = [f"--{k.replace('_', '-')}={v}" for k, v in cfg.as_dict().items()]
+    proc = subprocess.run([sys.executable, "-m", "zohw.cli", "sim", "cim", *options,
+                           "--vectors", "5", "--phases", "2", "--json", str(out)],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith(f"PASS {cfg.name}: 10 vectors")
+    doc = json.loads(out.read_text())
+    assert doc["passed"] and doc["mismatches"] == 0 and doc["weight_mismatches"] == 0
+    assert doc["config"] == cfg.as_dict()
+    assert doc["vectors"] == 10 and doc["columns_compared"] == 10 * cfg.cols
+    assert doc["latency_min"] == doc["latency_max"] == cfg.passes
 
 
 # The digits-sized macro (65 x 10) is cross-checked inside the trainer co-simulation

@@ -189,3 +189,50 @@ def test_flatten_gives_one_lint_clean_module():
         flatten(hierarchical, "a b")
     with pytest.raises(FlattenError, match="yosys flatten of zohw_missing failed"):
         flatten(hierarchical, "zohw_missing")
+
+
+# -- the testbench kit's pure parts (host and simulator share them) --------------------------
+
+def test_pack_unpack_roundtrip():
+    from zohw.sim.kit import pack, unpack
+
+    words = [-8, 7, 0, -1, 3]
+    raw = pack(words, 4)
+    # lane j at bits [4j, 4j+4): -8 = 0x8, 7 = 0x7, 0, -1 = 0xF, 3
+    assert raw == 0x3F078
+    assert unpack(raw, 5, 4) == words
+    assert unpack(raw, 5, 4, signed=False) == [8, 7, 0, 15, 3]
+
+
+def test_scoreboard_reports_lane_and_index():
+    from zohw.sim.kit import Scoreboard, format_mismatch, pack
+
+    sb = Scoreboard(limit=2)
+    assert sb.check_packed([1, -2, 3], pack([1, -2, 3], 6), 6, step=0, cycle=0)
+    assert (sb.compared, sb.mismatches, sb.reports) == (3, 0, [])
+    assert not sb.check_packed([1, -2, 3], pack([1, -3, 3], 6), 6, index_base=9, step=4,
+                               cycle=3)
+    assert sb.reports == [{"step": 4, "cycle": 3, "lane": 1, "index": 10, "expected": -2,
+                           "got": -3}]
+    assert format_mismatch(sb.reports[0]) == ("step 4 cycle 3 lane 1 (index 10): "
+                                              "expected -2, got -3")
+    # an X/Z payload mismatches every lane; only ``limit`` reports are kept
+    assert not sb.check_packed([5, 6], None, 6, step=5)
+    assert (sb.compared, sb.mismatches, len(sb.reports)) == (8, 3, 2)
+    assert sb.reports[1]["got"] is None
+    assert sb.check("L+", "L+", step=1) and not sb.check(3, 4, quantity="g")
+    assert sb.mismatches == 4
+
+
+def test_pause_generators_are_seeded():
+    from itertools import islice
+
+    from zohw.sim.kit import no_pauses, random_pauses
+
+    a = list(islice(random_pauses(0.3, 7), 2000))
+    assert a == list(islice(random_pauses(0.3, 7), 2000))
+    assert a != list(islice(random_pauses(0.3, 8), 2000))
+    assert 0.25 < sum(a) / len(a) < 0.35
+    assert not any(islice(no_pauses(), 100))
+    with pytest.raises(ValueError, match=r"pause probability must be in \[0, 1\), not 1.0"):
+        next(random_pauses(1.0))

@@ -9,6 +9,10 @@ model must be reported (the check can fail). The generated Verilog must pass
 The default-configuration tests share one Verilator build (cached by the Verilog's hash).
 """
 
+import json
+import subprocess
+import sys
+
 import pytest
 
 from zohw.cim_config import CIMConfig
@@ -130,3 +134,17 @@ def test_verilog_is_deterministic_and_single_module():
     text = trainer_verilog(VARIANT)
     assert text == cached
     assert text.count("\nmodule ") == 1
+
+
+def test_sim_trainer_cli(default_run, tmp_path):
+    """``zohw sim trainer`` as a user runs it (the default configuration's cached model)."""
+    out = tmp_path / "trainer.json"
+    proc = subprocess.run([sys.executable, "-m", "zohw.cli", "sim", "trainer", "--steps", "2",
+                           "--json", str(out)], capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith(f"PASS trainer {DEFAULT.engine.strategy}: 2 steps")
+    doc = json.loads(out.read_text())
+    assert set(RESULT_KEYS) <= set(doc)
+    assert doc["mode"] == "cosim" and doc["steps"] == 2 and doc["mismatches"] == 0
+    assert doc["compared"] == 4 * 2 + 2 * DEFAULT.params
+    assert doc["build_seconds"] == 0.0

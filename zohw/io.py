@@ -1,17 +1,27 @@
-"""Atomic output files: write a temporary file in the destination directory, then ``os.replace``.
+"""Atomic output files, and the one place scratch directories are made.
 
-A reader (or a crashed writer) never sees a half-written file: the destination either keeps its
-old content or has the complete new one.
+Files: write a temporary file in the destination directory, then ``os.replace``. A reader (or a
+crashed writer) never sees a half-written file: the destination either keeps its old content or
+has the complete new one.
+
+Directories: :func:`run_directory` makes a fresh directory under ``$ZOHW_CACHE/runs`` for the
+files of one run (a simulation's arguments, log and result), kept for a day so that a failure
+can be looked at, then removed by a later run; :func:`scratch_directory` is one removed on exit.
 """
 
 import contextlib
 import json
 import os
+import shutil
 import tempfile
+import time
 from pathlib import Path
 
 __all__ = ["atomic_open", "write_text_atomic", "write_bytes_atomic", "write_json_atomic",
-           "save_npz_atomic"]
+           "save_npz_atomic", "run_directory", "scratch_directory", "RUN_MAX_AGE_S"]
+
+#: Run directories older than this are removed by the next :func:`run_directory`.
+RUN_MAX_AGE_S = 24 * 3600
 
 
 @contextlib.contextmanager
@@ -59,3 +69,37 @@ def save_npz_atomic(path, **arrays):
 
     with atomic_open(path, "wb") as f:
         np.savez(f, **arrays)
+
+
+def _runs_root():
+    from zohw.cache import cache_root
+
+    runs = cache_root() / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    return runs
+
+
+def _remove_old_runs(runs):
+    now = time.time()
+    with contextlib.suppress(OSError):
+        for d in runs.iterdir():
+            with contextlib.suppress(OSError):
+                if now - d.stat().st_mtime > RUN_MAX_AGE_S:
+                    shutil.rmtree(d, ignore_errors=True)
+
+
+def run_directory(prefix) -> Path:
+    """A fresh directory ``$ZOHW_CACHE/runs/<prefix>-XXXX`` (kept for a day)."""
+    runs = _runs_root()
+    _remove_old_runs(runs)
+    return Path(tempfile.mkdtemp(dir=runs, prefix=f"{prefix}-"))
+
+
+@contextlib.contextmanager
+def scratch_directory(prefix):
+    """A fresh directory under ``$ZOHW_CACHE/runs``, removed with its content on exit."""
+    path = Path(tempfile.mkdtemp(dir=_runs_root(), prefix=f"{prefix}-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -1,21 +1,36 @@
 """``zohw sim``: co-simulate generated RTL against the golden model (Verilator + cocotb).
 
-``zohw sim perturb --rng STRATEGY [config options] [--seed S --params D --steps T
---backpressure F] [--dump FILE.npz] --json FILE`` builds the engine (the Verilator model is
-cached), runs every step of D weights with random back-pressure and at least one replay per
-step, compares every transfer with :func:`zohw.sw.perturb.golden_stream` and writes the
-result. Exit code 0 when every word matches, 1 on any mismatch or simulation failure, 2 for an
-invalid configuration.
+One subcommand per block, each with the block's configuration options, writing a JSON result;
+exit code 0 when everything matches, 1 on any mismatch or simulation failure, 2 for invalid
+input:
+
+``zohw sim engine --rng STRATEGY [config options] [--seed S --params D --steps T
+--backpressure F] [--dump FILE.npz] --json FILE`` (also ``zohw sim perturb``) builds the engine
+(the Verilator model is cached), runs every step of D weights with random back-pressure and at
+least one replay per step, and compares every transfer with
+:func:`zohw.sw.perturb.golden_stream`.
+
+``zohw sim cim [CIM options] [--vectors V --phases N --seed S --backpressure F] --json FILE``
+writes, reads back and streams vectors through the behavioural CIM macro, and compares every
+weight and every result column with :func:`zohw.sw.cim.cim_matvec`.
+
+``zohw sim trainer [trainer options] [--steps T] --json FILE`` runs T training steps on the RTL
+trainer and compares every step's L+, L-, g and the final weights and write counts with
+:func:`zohw.sw.train.train_golden`.
 """
 
 import sys
 
+from zohw.errors import UsageError
 from zohw.io import save_npz_atomic, write_json_atomic
 
 from ._engine_options import add_engine_options, engine_config, one_line_errors
 
-#: Keys of the result JSON that scripts rely on (more keys may follow).
+#: Keys of the result JSON of ``zohw sim engine``/``perturb`` that scripts rely on (more keys
+#: may follow).
 RESULT_KEYS = ("strategy", "config_hash", "words_compared", "mismatches", "steps", "replays")
+#: Steps of ``zohw sim trainer`` unless ``--steps`` is given.
+TRAINER_STEPS = 200
 
 
 def register(subparsers):
@@ -23,10 +38,30 @@ def register(subparsers):
         "sim", help="co-simulate generated RTL against the golden model",
         description=__doc__.splitlines()[0].replace("``", "")))
     sub = parser.add_subparsers(dest="target", required=True)
-    p = one_line_errors(sub.add_parser(
-        "perturb", help="cross-check a perturbation engine against its golden model",
-        description="Build the engine with Verilator (cached) and compare every word it "
-                    "emits with zohw.sw.perturb.golden_stream."))
+    for name, help_ in (("engine", "cross-check a perturbation engine against its golden "
+                                   "model"),
+                        ("perturb", "the same as zohw sim engine")):
+        p = one_line_errors(sub.add_parser(
+            name, help=help_,
+            description="Build the engine with Verilator (cached) and compare every word it "
+                        "emits with zohw.sw.perturb.golden_stream."))
+        _engine_arguments(p)
+    _cim_arguments(one_line_errors(sub.add_parser(
+        "cim", help="cross-check the behavioural CIM macro against its golden model",
+        description="Build the CIM macro with Verilator (cached), write and read back its "
+                    "weights and compare every result with zohw.sw.cim.cim_matvec.")))
+    _trainer_arguments(one_line_errors(sub.add_parser(
+        "trainer", help="cross-check the RTL trainer against its golden model",
+        description="Run training steps on the Verilated RTL trainer and compare every step "
+                    f"with zohw.sw.train.train_golden ({TRAINER_STEPS} steps unless --steps "
+                    "is given).")))
+
+
+def _json_argument(p):
+    p.add_argument("--json", required=True, metavar="FILE", help="write the result here")
+
+
+def _engine_arguments(p):
     add_engine_options(p)
     p.add_argument("--seed", type=int, default=1, help="seed loaded into the engine (32 bit)")
     p.add_argument("--params", type=int, default=1024, metavar="D",
@@ -38,19 +73,70 @@ def register(subparsers):
                    help="seed of the testbench's back-pressure and replay choices")
     p.add_argument("--dump", metavar="FILE.npz",
                    help="save the golden perturbations: z (int64 [steps, d]) and lsb")
-    p.add_argument("--json", required=True, metavar="FILE", help="write the result here")
+    _json_argument(p)
     p.set_defaults(func=run_perturb)
+
+
+def _cim_arguments(p):
+    from zohw.cim_config import CIMConfig
+    from zohw.configbase import add_options
+
+    add_options(p, CIMConfig)
+    p.add_argument("--vectors", type=int, default=24, metavar="V",
+                   help="input vectors per phase (default 24)")
+    p.add_argument("--phases", type=int, default=2, metavar="N",
+                   help="weight matrices, each later one partly rewritten (default 2)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the test data and the testbench's choices (default 0)")
+    p.add_argument("--backpressure", type=float, default=0.3, metavar="F",
+                   help="probability that y.ready is low in a cycle (default 0.3)")
+    p.add_argument("--input-gaps", type=float, default=0.3, metavar="F",
+                   help="probability of an idle cycle before an input vector (default 0.3)")
+    _json_argument(p)
+    p.set_defaults(func=run_cim)
+
+
+def _trainer_arguments(p):
+    from zohw.cim_config import CIMConfig
+    from zohw.configbase import add_options
+    from zohw.train_config import TrainerConfig
+
+    from .train import _CIM_FIELDS
+
+    add_engine_options(p, strategy_required=False)
+    add_options(p, TrainerConfig)
+    add_options(p, CIMConfig, _CIM_FIELDS)
+    _json_argument(p)
+    p.set_defaults(func=run_trainer)
+
+
+def _check_probability(name, value):
+    if not 0.0 <= value < 1.0:
+        raise UsageError(f"{name} must be in [0, 1), not {value}")
 
 
 def _check_run_args(args):
     if not 0 <= args.seed <= 0xFFFF_FFFF:
-        raise ValueError(f"seed must be a 32-bit unsigned integer, not {args.seed}")
+        raise UsageError(f"seed must be a 32-bit unsigned integer, not {args.seed}")
     if args.params < 1:
-        raise ValueError(f"params must be at least 1, not {args.params}")
+        raise UsageError(f"params must be at least 1, not {args.params}")
     if args.steps < 1:
-        raise ValueError(f"steps must be at least 1, not {args.steps}")
-    if not 0.0 <= args.backpressure < 1.0:
-        raise ValueError(f"backpressure must be in [0, 1), not {args.backpressure}")
+        raise UsageError(f"steps must be at least 1, not {args.steps}")
+    _check_probability("backpressure", args.backpressure)
+
+
+def _write(path, doc):
+    try:
+        write_json_atomic(path, doc)
+    except OSError as exc:
+        raise UsageError(f"cannot write {exc.filename or 'output'}: "
+                         f"{exc.strerror or exc}") from None
+
+
+def _simulation_failed(command, exc):
+    print(f"zohw sim {command}: simulation failed: {str(exc).splitlines()[0]}",
+          file=sys.stderr)
+    return 1
 
 
 def perturb_result(config, result, *, seed, params, backpressure):
@@ -82,36 +168,36 @@ def perturb_result(config, result, *, seed, params, backpressure):
 
 
 def run_perturb(args):
-    from zohw.cli import UsageError
     from zohw.progress import Spinner
-    from zohw.sim.engine import cross_check
     from zohw.sim.build import SimulationError
+    from zohw.sim.engine import cross_check
     from zohw.sw.perturb import golden_perturbations
 
     config = engine_config(args)
     _check_run_args(args)
     try:
-        with Spinner(f"zohw sim perturb {config.name}") as spinner:
+        with Spinner(f"zohw sim {args.target} {config.name}") as spinner:
             result = cross_check([config], seed=args.seed, d=args.params, steps=args.steps,
                                  backpressure=args.backpressure, rng_seed=args.tb_seed,
                                  bank=False, progress=spinner.phase)
     except SimulationError as exc:
-        print(f"zohw sim perturb: simulation failed: {str(exc).splitlines()[0]}",
-              file=sys.stderr)
-        return 1
+        return _simulation_failed(args.target, exc)
+    from zohw.sim.kit import format_mismatch
+
     doc = perturb_result(config, result, seed=args.seed, params=args.params,
                          backpressure=args.backpressure)
-    try:
-        write_json_atomic(args.json, doc)
-        if args.dump:
-            import numpy as np
-            import torch
+    _write(args.json, doc)
+    if args.dump:
+        import numpy as np
+        import torch
 
-            z = golden_perturbations(config, args.seed, args.params, args.steps)
-            save_npz_atomic(args.dump, z=z.to(torch.int64).numpy(), lsb=np.float64(config.lsb))
-    except OSError as exc:
-        raise UsageError(f"cannot write {exc.filename or 'output'}: "
-                         f"{exc.strerror or exc}") from None
+        z = golden_perturbations(config, args.seed, args.params, args.steps)
+        try:
+            save_npz_atomic(args.dump, z=z.to(torch.int64).numpy(),
+                            lsb=np.float64(config.lsb))
+        except OSError as exc:
+            raise UsageError(f"cannot write {exc.filename or 'output'}: "
+                             f"{exc.strerror or exc}") from None
     status = "PASS" if doc["passed"] else "FAIL"
     print(f"{status} {config.summary()}: {doc['words_compared']} words compared over "
           f"{doc['steps']} steps and {doc['replays']} replays, {doc['mismatches']} mismatches")
@@ -121,8 +207,79 @@ def run_perturb(args):
     print(f"  {build}; simulated {doc['cycles']} cycles in {doc['sim_seconds']:.1f} s"
           + (f" ({wps:,.0f} words/s)" if wps else ""))
     for m in doc["first_mismatches"][:3]:
-        print(f"  mismatch: step {m['step']} pass {m['pass']} cycle {m['cycle']} lane "
-              f"{m['lane']} (index {m['index']}): expected {m['expected']}, got {m['got']}")
+        print(f"  mismatch: {format_mismatch(m)}")
     for p in doc["protocol_errors"][:3]:
         print(f"  protocol error at cycle {p['cycle']}: {p['message']}")
     return 0 if doc["passed"] else 1
+
+
+def run_cim(args):
+    from zohw.cim_config import CIMConfig
+    from zohw.configbase import options_to_kwargs
+    from zohw.progress import Spinner
+    from zohw.sim.build import SimulationError
+    from zohw.sim.cim import cim_cosim
+
+    cfg = CIMConfig(**options_to_kwargs(args, CIMConfig))
+    if args.vectors < 1:
+        raise UsageError(f"vectors must be at least 1, not {args.vectors}")
+    if args.phases < 1:
+        raise UsageError(f"phases must be at least 1, not {args.phases}")
+    _check_probability("backpressure", args.backpressure)
+    _check_probability("input_gaps", args.input_gaps)
+    try:
+        with Spinner(f"zohw sim cim {cfg.name}") as spinner:
+            result = cim_cosim(cfg, vectors=args.vectors, phases=args.phases, seed=args.seed,
+                               backpressure=args.backpressure, input_gaps=args.input_gaps,
+                               progress=spinner.phase)
+    except SimulationError as exc:
+        return _simulation_failed("cim", exc)
+    from zohw.sim.kit import format_mismatch
+
+    run = result["run"]
+    bad = (result["mismatches"] + result["weight_mismatches"] + len(result["latency_errors"])
+           + len(result["protocol_errors"]))
+    passed = run["failed"] == 0 and bad == 0 and not result.get("error")
+    _write(args.json, {**result, "passed": passed})
+    print(f"{'PASS' if passed else 'FAIL'} {cfg.name}: {result['vectors']} vectors "
+          f"({result['columns_compared']} columns) and {result['weights_read']} weight reads "
+          f"compared, {result['mismatches'] + result['weight_mismatches']} mismatches; "
+          f"latency {result['latency_min']} cycles")
+    for m in result["first_mismatches"][:3] + result["first_weight_mismatches"][:3]:
+        print(f"  mismatch: {format_mismatch(m)}")
+    for e in result["latency_errors"][:3]:
+        print(f"  phase {e['phase']} vector {e['vector']}: latency {e['measured']} cycles, "
+              f"expected {e['expected']}")
+    for p in result["protocol_errors"][:3]:
+        print(f"  protocol error at cycle {p['cycle']}: {p['message']}")
+    return 0 if passed else 1
+
+
+def run_trainer(args):
+    from zohw.configbase import options_to_kwargs
+    from zohw.progress import Spinner
+    from zohw.sim.build import SimulationError
+    from zohw.sim.trainer import run_trainer_cosim
+    from zohw.train_config import TrainerConfig
+
+    from .train import trainer_config
+
+    cfg = trainer_config(args)
+    steps = options_to_kwargs(args, TrainerConfig, ["steps"]).get("steps", TRAINER_STEPS)
+    try:
+        with Spinner(f"zohw sim trainer {steps} steps") as spinner:
+            result = run_trainer_cosim(cfg, steps, progress=spinner.phase)
+    except SimulationError as exc:
+        return _simulation_failed("trainer", exc)
+    from zohw.sim.kit import format_mismatch
+
+    _write(args.json, result)
+    print(f"{'PASS' if result['passed'] else 'FAIL'} trainer {cfg.engine.strategy}: "
+          f"{result['steps']} steps, {result['compared']} values compared, "
+          f"{result['mismatches']} mismatches; {result['cycles_per_step']} cycles/step "
+          f"(model {result['predicted_cycles_per_step']})")
+    for m in result["first_mismatches"][:3]:
+        print(f"  mismatch: {format_mismatch(m)}")
+    if result["error"]:
+        print(f"  error: {result['error']}")
+    return 0 if result["passed"] else 1
