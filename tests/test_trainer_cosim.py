@@ -148,3 +148,24 @@ def test_sim_trainer_cli(default_run, tmp_path):
     assert doc["mode"] == "cosim" and doc["steps"] == 2 and doc["mismatches"] == 0
     assert doc["compared"] == 4 * 2 + 2 * DEFAULT.params
     assert doc["build_seconds"] == 0.0
+
+
+def test_source_digest_hashes_the_imported_modules():
+    """The trainer Verilog cache is keyed by the files the imported modules run from (an
+    installed wheel included), not by paths relative to a checkout."""
+    from pathlib import Path
+
+    import zohw.config
+    import zohw.hw.trainer
+    import zohw.hw.verilog
+    from zohw.sim import trainer as host
+
+    files = dict(host._source_files())
+    paths = set(files.values())
+    for module in (zohw.hw.trainer, zohw.hw.verilog, zohw.config):
+        assert Path(module.__file__) in paths, module.__name__
+    assert all(p.is_file() for p in paths)
+    assert host.source_digest() == host.source_digest()
+    # a hardware field changes the key, a run field does not
+    assert host.hardware_key(DEFAULT) != host.hardware_key(DEFAULT.replace(batch=16))
+    assert host.hardware_key(DEFAULT) == host.hardware_key(DEFAULT.replace(seed=99, steps=5))
