@@ -47,8 +47,7 @@ The result document (:func:`zohw.sim.kit.run_recorded`) has totals (``words_comp
 and per engine the same counts plus the first mismatches as ``{"load", "step", "pass", "cycle",
 "lane", "index", "expected", "got"}`` (load 0 is the first load, 1.. the reloads; pass 0 is the
 first pass of a step, 1.. are replays; index is ``cycle * P + lane``, the weight index within the
-step). The cocotb test fails if there is any
-mismatch or protocol error.
+step). The cocotb test fails if there is any mismatch or protocol error.
 """
 
 import importlib
