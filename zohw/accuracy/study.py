@@ -47,7 +47,9 @@ def _downsample(values, points=LOSS_POINTS):
 
 
 def _engine(strategy, knobs):
-    return EngineConfig(strategy=strategy or "pezo-otf", **dict(knobs))
+    """The engine of a golden run; a float reference (``strategy`` None) reads only the word
+    format of the default engine."""
+    return EngineConfig(**({"strategy": strategy} if strategy else {}), **dict(knobs))
 
 
 def _method(strategy, knobs):
