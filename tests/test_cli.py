@@ -8,14 +8,14 @@ import pytest
 
 from zohw import cli
 from zohw.config import STRATEGIES
-from zohw.sim import cosim
+from zohw.sim import engine
 
 
 @pytest.fixture(autouse=True)
 def no_simulation(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("simulation must not start on bad input")
-    monkeypatch.setattr(cosim, "cross_check", boom)
+    monkeypatch.setattr(engine, "cross_check", boom)
 
 
 BAD_CONFIG = [
@@ -25,7 +25,7 @@ BAD_CONFIG = [
      "strategy must be one of " + ", ".join(STRATEGIES) + ", not 'gauss-box-muller'"),
     (["--rng", "gauss-clt", "--scaling", "fixed"],
      "scaling must be none for gauss-clt (unit std by construction), not 'fixed'"),
-    (["--rng", "uniform", "--scaling", "adaptive"], "scaling must be none or fixed for uniform"),
+    (["--rng", "uniform", "--scaling", "adaptive"], "scaling must be fixed or none for uniform"),
     (["--rng", "pezo-block", "--pool", "100"], "pool must be a power of two, not 100"),
     (["--rng", "pezo-otf", "--lanes", "4", "--otf-sources", "4"],
      "otf_sources must be an integer from 1 to 3, not 4"),
