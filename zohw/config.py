@@ -143,11 +143,6 @@ class _EngineConfigMethods(Config):
 
     # -- random bit budget ---------------------------------------------------------------------
 
-    @property
-    def clt_uniform_bits(self):
-        """Bits of each uniform summed by ``gauss-clt``: F + 1, i.e. U(-1, 1) at output LSB."""
-        return self.frac_bits + 1
-
     def field_layout(self):
         """Bits per cycle the strategy takes from the wide random word, as ``{field: (lsb,
         bits, count)}``: ``count`` entries of ``bits`` bits each, packed upward from ``lsb``
@@ -170,6 +165,11 @@ class _EngineConfigMethods(Config):
         indices 1 …"""
         s = self.strategy_object
         return s.stream_generators(self) if s.pool else 0
+
+    @property
+    def stream_generators(self):
+        """32-bit generators the word map reads per transfer (generator strategies: all)."""
+        return self.strategy_object.stream_generators(self)
 
     # -- pool ----------------------------------------------------------------------------------
 

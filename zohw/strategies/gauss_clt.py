@@ -36,8 +36,9 @@ class GaussCLT(GeneratorStrategy):
         return Moments(0.03, (0.95, 1.05), (k - 0.12, k + 0.12))
 
     def field_layout(self, config):
-        """``u`` — P·K words of F + 1 bits; lane j sums entries j·K … j·K + K - 1."""
-        return {"u": (0, config.clt_uniform_bits, config.lanes * config.clt_k)}
+        """``u`` — P·K words of F + 1 bits (U(-1, 1) at the output LSB); lane j sums entries
+        j·K … j·K + K - 1."""
+        return {"u": (0, config.frac_bits + 1, config.lanes * config.clt_k)}
 
     def golden_words(self, config, fields, positions, reads=None):
         K = config.clt_k
