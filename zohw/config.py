@@ -57,9 +57,10 @@ def _min_lanes(config):
 
 def _knob_param(knob, owners):
     def bound(b):
-        if not knob.owner_only:
+        # a bound set by other fields may not fit the strategies that ignore the knob
+        if not (knob.owner_only and callable(b)):
             return b
-        return lambda c: (b(c) if callable(b) else b) if c.strategy in owners else None
+        return lambda c: b(c) if c.strategy in owners else None
     help_ = knob.help + ("" if set(owners) == set(STRATEGIES) else f" ({', '.join(owners)})")
     return param(knob.default, help=help_, lo=bound(knob.lo), hi=bound(knob.hi),
                  allowed=knob.allowed, choices=knob.choices, derive=knob.derive,
