@@ -68,9 +68,9 @@ class Sparse(GeneratorStrategy):
     order = 7
     summary = "nonzero with density 1/D (Rademacher or uniform), zero otherwise; E[z²] = 1"
     knobs = (
-        Knob("density", 4, "D, one word in D is nonzero on average: ρ = 1/D (sparse)",
+        Knob("density", 4, "D, one word in D is nonzero on average: ρ = 1/D",
              allowed=DENSITIES, metavar="D", bank_values=(2, 8)),
-        Knob("nonzero", "rademacher", "distribution of the nonzero sparse words", kind=str,
+        Knob("nonzero", "rademacher", "distribution of the nonzero words", kind=str,
              choices=NONZERO, metavar="DIST", bank_values=NONZERO),
     )
 
