@@ -10,6 +10,7 @@ from amaranth.lib.wiring import In, Out
 
 from zohw.sources import step_matrix
 
+from .counter import StepCounter
 from .generators import linear_step, mixed_seed
 from .pool import AddressSignature
 from .sequencer import ControlSignature
@@ -32,21 +33,11 @@ class RowAddresser(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        ctl = self.ctl
-        row = Signal(max(1, self._config.block_offset_bits))
-        row_next = Signal.like(row)
-        ckpt = Signal.like(row)
-        m.d.comb += row_next.eq(row)
-        with m.If(ctl.load):
-            m.d.comb += row_next.eq(0)
-        with m.Elif(ctl.init | ctl.advance):
-            m.d.sync += ckpt.eq(row)
-        with m.Elif(ctl.replay):
-            m.d.comb += row_next.eq(ckpt)
-        with m.Elif(ctl.transfer):
-            m.d.comb += row_next.eq((row + 1)[:self._config.block_offset_bits])  # N/P: a power of 2
-        m.d.sync += row.eq(row_next)
-        m.d.comb += [self.rows.addr[0].eq(row), self.rows.addr_next[0].eq(row_next)]
+        m.submodules.row = row = StepCounter(self._config.pool_rows)
+        wiring.connect(m, addresser=wiring.flipped(self.ctl), row=row.ctl)
+        bits = self._config.block_offset_bits
+        m.d.comb += [self.rows.addr[0].eq(row.value[:bits]),
+                     self.rows.addr_next[0].eq(row.value_next[:bits])]
         return m
 
 

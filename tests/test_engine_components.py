@@ -286,3 +286,55 @@ def test_scaler_check_can_fail():
     got = run_scaler(config, values)
     wrong = [adaptive_scale(config, 4 * v) for v in values]
     assert [i for i, (a, b) in enumerate(zip(got, wrong)) if a != b] == [0, 1, 2]
+
+
+# -- step counter ------------------------------------------------------------------------------
+
+def run_counter(modulus, script):
+    """The counter's value before each event of ``script`` (t: transfer, r: replay,
+    a: advance), after a load and init."""
+    from zohw.hw.counter import StepCounter
+    dut = StepCounter(modulus)
+    names = {"t": "transfer", "r": "replay", "a": "advance"}
+    values = []
+
+    async def testbench(ctx):
+        await pulse(ctx, dut.ctl.load)
+        await pulse(ctx, dut.ctl.init)
+        for event in script:
+            values.append(ctx.get(dut.value))
+            await pulse(ctx, getattr(dut.ctl, names[event]))
+
+    simulate(dut, testbench)
+    return values
+
+
+def model_counter(modulus, script):
+    """Transfer positions modulo ``modulus`` under the step protocol."""
+    pos = start = 0
+    out = []
+    for event in script:
+        out.append(pos % modulus)
+        if event == "t":
+            pos += 1
+        elif event == "r":
+            pos = start
+        else:
+            start = pos
+    return out
+
+
+COUNTER_SCRIPT = list("tttttrttttttatttrtttttttattt")
+
+
+@pytest.mark.parametrize("modulus", [1, 3, 4])
+def test_step_counter_follows_transfer_positions(modulus):
+    assert run_counter(modulus, COUNTER_SCRIPT) == model_counter(modulus, COUNTER_SCRIPT)
+
+
+def test_step_counter_check_can_fail():
+    """A model that forgets the replay (positions run on) differs right after the replay."""
+    got = run_counter(3, COUNTER_SCRIPT)
+    wrong = model_counter(3, [e if e != "r" else "a" for e in COUNTER_SCRIPT])
+    first = next(i for i, (a, b) in enumerate(zip(got, wrong)) if a != b)
+    assert COUNTER_SCRIPT[first - 1] == "r"

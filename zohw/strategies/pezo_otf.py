@@ -43,18 +43,14 @@ class PezoOTF(GeneratorStrategy):
 
     def hw_words(self, m, config, fields, ctl, reads=None):
         from amaranth import Array, Mux, Signal, signed
+        from amaranth.lib import wiring
+
+        from zohw.hw.counter import StepCounter
         R, B = config.otf_sources, config.width
         # the rotation is the transfer position mod R, checkpointed with the generators
-        rot = Signal(range(max(R, 2)), name="otf_rot")
-        ckpt = Signal.like(rot, name="otf_rot_ckpt")
-        with m.If(ctl.load):
-            m.d.sync += rot.eq(0)
-        with m.Elif(ctl.init | ctl.advance):
-            m.d.sync += ckpt.eq(rot)
-        with m.Elif(ctl.replay):
-            m.d.sync += rot.eq(ckpt)
-        with m.Elif(ctl.transfer):
-            m.d.sync += rot.eq(Mux(rot == R - 1, 0, rot + 1))
+        m.submodules.rotation = counter = StepCounter(R)
+        wiring.connect(m, wordmap=wiring.flipped(ctl), rotation=counter.ctl)
+        rot = counter.value
         sources = []
         for r in range(R):
             sig = Signal(signed(B), name=f"otf_src{r}")
