@@ -130,7 +130,7 @@ def plan(specs, targets, base, sweep=None, scaling=None, pool_read="auto"):
     the dict of swept values; the distinct ``(config, target)`` jobs; the skipped points.
 
     Invalid combinations inside a sweep (e.g. ``pezo-otf`` at one lane) are reported as skipped;
-    outside a sweep any invalid configuration raises ValueError before anything runs.
+    outside a sweep any invalid configuration raises ConfigError before anything runs.
     """
     if pool_read not in POOL_READ_CHOICES:
         raise UsageError(f"pool_read must be one of {', '.join(POOL_READ_CHOICES)}, "
