@@ -52,6 +52,8 @@ BUILD_ARGS = ("-Wno-fatal", "--x-assign", "0", "--x-initial", "0")
 #: C++ optimisation level of the model and the runtime (a build parameter, in the cache key).
 #: -O0 compiles several times faster; the co-simulations are dominated by build time.
 DEFAULT_OPT = "-O0"
+#: Version of this build flow (the control file's form, …): part of the cache key.
+FLOW_VERSION = "2"
 #: Marker written into a build directory once the model is complete.
 _COMPLETE = "zohw-build-complete"
 #: Verilator's runtime library objects: the same for every design built with the same tools
@@ -111,7 +113,8 @@ def _public_spec(public):
 
 def build_key(verilog: str, toplevel: str, *, public="all", opt=DEFAULT_OPT) -> str:
     """Cache key of a model: the Verilog, the top level, the tools' versions and the flags."""
-    parts = [verilog, toplevel, verilator_version(), _cocotb_version(), " ".join(BUILD_ARGS),
+    parts = [FLOW_VERSION, verilog, toplevel, verilator_version(), _cocotb_version(),
+             " ".join(BUILD_ARGS),
              " ".join(_make_vars(_check_opt(opt))), sys.version.split()[0]]
     spec = _public_spec(public)
     if spec != "all":
@@ -208,10 +211,11 @@ def _jobs():
     return max(1, min(8, len(os.sched_getaffinity(0))))
 
 
-def _control_file(ports):
-    """A Verilator control file making exactly ``ports`` of the top level public."""
+def _control_file(ports, toplevel):
+    """A Verilator control file making exactly ``ports`` of the top level public (not the
+    signals of the same names inside: a public signal is one Verilator may not optimise)."""
     lines = ["`verilator_config"]
-    lines += [f'public_flat_rw -module "*" -var "{p}"' for p in sorted(set(ports))]
+    lines += [f'public_flat_rw -module "{toplevel}" -var "{p}"' for p in sorted(set(ports))]
     return "\n".join(lines) + "\n"
 
 
@@ -283,7 +287,7 @@ def _build_in(directory, verilog, toplevel, public, opt, timeout_s):
         cmd.append("--public-flat-rw")
     else:
         vlt = directory / "public_ports.vlt"
-        vlt.write_text(_control_file(public))
+        vlt.write_text(_control_file(public, toplevel))
         cmd.append(str(vlt))
     cmd += [str(Path(cocotb_config("--share")) / "lib" / "verilator" / "verilator.cpp"),
             str(src)]

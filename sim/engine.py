@@ -1,9 +1,10 @@
-"""Host side of the engine cross-check: generate Verilog, build it (cached), run
+"""Host side of the engine cross-check: compute the golden words, write them as memory
+images, generate the harness's Verilog, build it (cached, only its ports public), run
 :mod:`zohw.sim.tb_engine` on it and return the testbench's result.
 
-One configuration is simulated as the plain engine (top level ``zohw_perturb_engine``, the ports
-of the contract); several are simulated together as an :class:`~zohw.sim.bank.EngineBank`, so
-one Verilator build checks them all.
+The engines — one, or many in one build — run inside the RTL harness
+(:mod:`zohw.sim.engine_harness`), so the simulation runs at Verilator speed. :func:`design_verilog`
+still gives the bare design (plain engine or :class:`~zohw.sim.bank.EngineBank`).
 """
 
 import importlib
@@ -14,7 +15,8 @@ from .bank import BANK_TOPLEVEL, bank_verilog
 from .build import DEFAULT_OPT
 from .host import run_testbench
 
-__all__ = ["ENGINE_TOPLEVEL", "TB_MODULE", "design_verilog", "golden_streams", "cross_check"]
+__all__ = ["ENGINE_TOPLEVEL", "TB_MODULE", "design_verilog", "golden_streams", "hex_rows",
+           "address_bits", "cross_check"]
 
 ENGINE_TOPLEVEL = "zohw_perturb_engine"
 TB_MODULE = "zohw.sim.tb_engine"
@@ -58,11 +60,46 @@ def golden_streams(configs, *, seed, d, steps, golden_seed=None, golden_config=N
     return out
 
 
+def hex_rows(words, width):
+    """``$readmemh`` text of golden transfers: ``words`` is an integer tensor ``[rows, P]``;
+    each row is one line, lane j at bits ``[j*width, (j+1)*width)`` (two's complement), as
+    the stream's payload packs them. Vectorized (no loop over rows)."""
+    import numpy as np
+
+    w = words.reshape(words.shape[0], -1).numpy().astype(np.int64) & ((1 << width) - 1)
+    rows, lanes = w.shape
+    nbits = lanes * width
+    digits = -(-nbits // 4)
+    chars = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+    out = []
+    for lo in range(0, rows, 1 << 15):               # bounded temporaries
+        chunk = w[lo:lo + (1 << 15)]
+        bits = ((chunk[:, :, None] >> np.arange(width)) & 1).astype(np.uint8)
+        bits = bits.reshape(len(chunk), nbits)
+        bits = np.concatenate([bits, np.zeros((len(chunk), digits * 4 - nbits), np.uint8)],
+                              axis=1)
+        nib = bits.reshape(len(chunk), digits, 4) @ np.array([1, 2, 4, 8], np.uint8)
+        text = chars[nib[:, ::-1]]
+        out.append(np.concatenate([text, np.full((len(chunk), 1), ord("\n"), np.uint8)],
+                                  axis=1).tobytes())
+    return b"".join(out)
+
+
+def address_bits(rows):
+    """Address bits of a golden memory of ``rows`` rows (a power of two, at least 16 rows,
+    so that runs of similar length share one Verilator build)."""
+    return max(4, (rows - 1).bit_length())
+
+
 def cross_check(configs, *, seed=1, d=1024, steps=8, reloads=(), backpressure=0.25,
                 rng_seed=0, max_replays=2, golden_seed=None, golden_config=None, bank=None,
                 report_limit=8, engine_factory=None, golden_module=None, timeout_s=None,
                 progress=None, opt=DEFAULT_OPT):
     """Simulate ``configs`` and compare every transfer against the golden model.
+
+    The engines run inside the RTL harness (:mod:`zohw.sim.engine_harness`), which compares
+    every word with the golden words written here to its memories; ``bank`` is accepted for
+    compatibility (one engine or several, the harness is the same).
 
     After ``steps`` steps from ``seed``, each ``(seed, steps)`` of ``reloads`` loads the engines
     again (no reset) and runs that many steps. ``golden_seed`` (replacing the first seed) and
@@ -70,56 +107,68 @@ def cross_check(configs, *, seed=1, d=1024, steps=8, reloads=(), backpressure=0.
     None per engine) feed the golden model something the hardware did not get, to prove a
     mismatch is caught. Returns the testbench result (see :mod:`zohw.sim.tb_engine`)
     plus ``passed``/``failed`` (cocotb test counts), ``build_seconds``, ``sim_seconds``,
-    ``words_per_second``, ``toplevel``, ``results_xml``, ``log`` and ``golden`` (the golden
-    streams of the first load, one tensor ``[steps, C, P]`` per engine).
-    ``progress(message)`` is told when a build and the simulation start; ``opt`` is the C++
-    optimisation level of the model (:func:`zohw.sim.build.build`).
+    ``words_per_second`` (words compared per second of the simulated run), ``toplevel``,
+    ``results_xml``, ``log`` and ``golden`` (the golden streams of the first load, one tensor
+    ``[steps, C, P]`` per engine). ``progress(message)`` is told when a build and the
+    simulation start; ``opt`` is the C++ optimisation level of the model
+    (:func:`zohw.sim.build.build`).
     """
+    import torch
+
+    from .engine_harness import HARNESS_TOPLEVEL, harness_verilog, rom_file
+
     configs = list(configs)
     for c in configs:
         if not isinstance(c, EngineConfig):
             raise TypeError(f"expected EngineConfig objects, not {c!r}")
+    if bank is False and len(configs) != 1:
+        raise ValueError("a single-engine design takes exactly one configuration")
     reloads = [(int(s), int(t)) for s, t in reloads]
     for name, value in (("d", d), ("steps", steps), *(("reload steps", t) for _, t in reloads)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, not {value!r}")
     if not 0.0 <= float(backpressure) < 1.0:
         raise ValueError(f"backpressure must be in [0, 1), not {backpressure!r}")
+    if not 1 <= report_limit <= 64:
+        raise ValueError(f"report_limit must be an integer from 1 to 64, not {report_limit!r}")
     if isinstance(golden_config, dict) or golden_config is None:
         golden_config = [golden_config] * len(configs)
     if len(golden_config) != len(configs):
         raise ValueError("golden_config needs one entry per configuration")
 
     golden = importlib.import_module(golden_module or "zohw.sw.perturb")
-    text, toplevel, ports = design_verilog(configs, bank=bank, engine_factory=engine_factory)
-    engines = [{**p, "config": c.as_dict(), "golden_config": g,
-                "cycles_per_step": golden.cycles_per_step(c, d)}
-               for p, c, g in zip(ports, configs, golden_config)]
+    cps = [golden.cycles_per_step(c, d) for c in configs]
     segments = [golden_streams(configs, seed=seed, d=d, steps=steps, golden_seed=golden_seed,
                                golden_config=golden_config, golden_module=golden_module)]
     for r_seed, r_steps in reloads:
         segments.append(golden_streams(configs, seed=r_seed, d=d, steps=r_steps,
                                        golden_config=golden_config,
                                        golden_module=golden_module))
-    expected = segments[0]
-
-    per_engine = [[seg[k].tolist() for seg in segments] for k in range(len(configs))]
-    args = {"engines": engines, "seed": seed, "d": d, "steps": steps,
+    files, abits = {}, []
+    for k, c in enumerate(configs):
+        rows = torch.cat([seg[k].reshape(-1, c.lanes) for seg in segments])
+        abits.append(address_bits(len(rows)))
+        files[rom_file(k)] = hex_rows(rows, c.width)
+    text, ports = harness_verilog(configs, abits, engine_factory=engine_factory,
+                                  report_limit=report_limit)
+    args = {"engines": [{"config": c.as_dict(), "name": c.name, "config_hash": c.config_hash,
+                         "cycles_per_step": n}
+                        for c, n in zip(configs, cps)],
+            "seed": seed, "d": d, "steps": steps,
             "reloads": [{"seed": s, "steps": t} for s, t in reloads],
             "backpressure": float(backpressure), "rng_seed": rng_seed,
             "max_replays": max_replays, "golden_seed": golden_seed,
             "report_limit": report_limit}
-    if golden_module:
-        args["golden_module"] = golden_module
-    result, run = run_testbench(text, toplevel, TB_MODULE, args,
-                                data={"expected": per_engine}, opt=opt,
-                                timeout_s=timeout_s, progress=progress)
-    wall = result.get("sim_wall_seconds") or 0.0
+    result, run = run_testbench(text, HARNESS_TOPLEVEL, TB_MODULE, args, files=files,
+                                public=ports, opt=opt, timeout_s=timeout_s,
+                                progress=progress)
+    wall = result.get("run_wall_seconds") or 0.0
     result.update({
-        "toplevel": toplevel, "passed": run["passed"], "failed": run["failed"],
+        "toplevel": HARNESS_TOPLEVEL, "passed": run["passed"], "failed": run["failed"],
         "failures": run["failures"], "build_seconds": run["build_seconds"],
         "sim_seconds": run["sim_seconds"], "results_xml": run["results_xml"],
-        "log": run["log"], "golden": expected,
+        "log": run["log"], "golden": segments[0],
         "words_per_second": result["words_compared"] / wall if wall > 0 else None,
+        "cycles_per_second": result["cycles"] / wall if wall > 0 else None,
     })
     return result

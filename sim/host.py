@@ -39,9 +39,13 @@ def run_cocotb(verilog, toplevel, test_module, *, extra_env=None, public="all",
     return {**run, "build_seconds": model.build_seconds, "build_dir": str(model.directory)}
 
 
-def run_testbench(verilog, toplevel, test_module, args, *, data=None, public="all",
-                  opt=DEFAULT_OPT, timeout_s=None, progress=None):
+def run_testbench(verilog, toplevel, test_module, args, *, data=None, files=None,
+                  public="all", opt=DEFAULT_OPT, timeout_s=None, progress=None):
     """Run the testbench ``test_module`` on ``verilog`` with ``args`` (and bulk ``data``).
+
+    ``files`` maps file names to bytes written into the run directory — the simulator's
+    working directory — before it starts (e.g. memory images read by ``$readmemh``); they are
+    deleted afterwards.
 
     Returns ``(result, run)``: the testbench's result document and the run's facts
     (:func:`run_cocotb`'s dict). Raises :class:`SimulationError` when there is no result
@@ -55,6 +59,9 @@ def run_testbench(verilog, toplevel, test_module, args, *, data=None, public="al
     if data is not None:
         write_json_atomic(data_path, data, indent=None, sort_keys=False)
         env[DATA_ENV] = str(data_path)
+    extra = [run_dir / name for name in (files or {})]
+    for path, content in zip(extra, (files or {}).values()):
+        path.write_bytes(content)
     try:
         run = run_cocotb(verilog, toplevel, test_module, extra_env=env, public=public, opt=opt,
                          timeout_s=timeout_s, progress=progress, run_dir=run_dir)
@@ -64,5 +71,6 @@ def run_testbench(verilog, toplevel, test_module, args, *, data=None, public="al
             raise SimulationError(f"the testbench {test_module} wrote no result ({exc}); "
                                   f"cocotb: {run['failures']}\n{tail(run['log'])}") from None
     finally:
-        data_path.unlink(missing_ok=True)        # bulk data: not worth keeping for a day
+        for path in (data_path, *extra):       # bulk data: not worth keeping for a day
+            path.unlink(missing_ok=True)
     return result, run

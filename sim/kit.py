@@ -32,7 +32,8 @@ from zohw.io import write_json_atomic
 __all__ = ["ARGS_ENV", "DATA_ENV", "RESULT_ENV", "CLOCK_PERIOD_NS", "tb_args", "tb_data",
            "run_recorded", "sim_cycle", "pulse_reset", "read", "pack", "unpack",
            "random_pauses", "no_pauses", "Stream", "StreamSource", "StreamSink",
-           "StreamMonitor", "Scoreboard", "format_mismatch"]
+           "StreamMonitor", "Scoreboard", "format_mismatch", "OK", "STALLED", "BUSY_TIMEOUT",
+           "ERROR_KINDS", "report_fields", "rom_file"]
 
 ARGS_ENV = "ZOHW_TB_ARGS"
 DATA_ENV = "ZOHW_TB_DATA"
@@ -322,3 +323,24 @@ def format_mismatch(m):
             continue
         where.append(f"(index {v})" if k == "index" else f"{k} {v}")
     return f"{' '.join(where)}: expected {m['expected']}, got {m['got']}"
+
+
+# -- the engine harness's interface (zohw.sim.engine_harness; here so that the testbench
+# -- reads it without importing Amaranth) ------------------------------------------------------
+
+#: ``status`` after a run: every step done / a pass exceeded its budget / busy stayed high.
+OK, STALLED, BUSY_TIMEOUT = 0, 1, 2
+#: Protocol error kinds, bit k of a checker's ``errors``.
+ERROR_KINDS = ("z.valid high during load", "z.valid high during advance",
+               "z.valid high during replay", "z.valid high while busy")
+
+
+def rom_file(k):
+    """Name of engine ``k``'s golden file, relative to the simulation's directory."""
+    return f"golden{k}.hex"
+
+
+def report_fields(lanes, width):
+    """``(name, bits)`` of a stored mismatch report, least significant first."""
+    return (("load", 8), ("step", 32), ("pass", 8), ("cycle", 32),
+            ("expected", lanes * width), ("got", lanes * width))
