@@ -8,7 +8,7 @@ from shared components joined with ``wiring.connect``:
 - :class:`~zohw.hw.generators.GeneratorBank` — the strategy's checkpointed stream generators;
 - pool strategies: :class:`~zohw.hw.fill.PoolFill` (with its own generator bank and the
   :class:`~zohw.hw.scaler.AdaptiveScaler`), :class:`~zohw.hw.pool.PoolMemory` and the
-  strategy's addresser (:mod:`zohw.hw.addressing`);
+  strategy's addresser (:mod:`zohw.hw.addressing`, with :class:`~zohw.hw.counter.StepCounter`);
 - :class:`~zohw.hw.wordmap.WordMap` — the strategy's hardware word map.
 
 Its golden model is :func:`zohw.sw.perturb.golden_stream`; the contract both follow is in
