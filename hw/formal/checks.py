@@ -1,0 +1,159 @@
+"""The formal checks: each property with its harness, mode and depth, and its planted-bug twin
+(same harness, mutated design) that the solver must refute."""
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from amaranth import Const
+
+from zohw.config import EngineConfig
+from zohw.train_config import TrainerConfig
+
+from .. import engine as engine_module
+from .. import generators as generators_module
+from .. import update_unit as update_unit_module
+from ..controller import State
+from ..plan import TrainerPlan
+from . import harnesses as h
+from .mutants import identity_clamp, sequencer_factory, unguarded_seed
+from .observe import patched
+
+__all__ = ["Check", "CHECKS", "QUICK", "by_name"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """``build()`` → ``(harness, patches)``; ``expect`` is ``"pass"`` for a property of the
+    shipped design and ``"fail"`` for a planted-bug twin."""
+    name: str
+    property: str
+    mode: str
+    depth: int
+    build: Callable = field(repr=False)
+    expect: str = "pass"
+    twin_of: str | None = None
+
+
+def _plain(harness):
+    return lambda: (harness(), ())
+
+
+# -- configurations ------------------------------------------------------------------------------
+
+# pool strategies at P = 2, N = 8 (4 rows), B = 4; unscaled fill (8 cycles)
+SHIFT = EngineConfig(strategy="pezo-shift", lanes=2, width=4, pool=8, scaling="none")
+BLOCK = EngineConfig(strategy="pezo-block", lanes=2, width=4, pool=8, scaling="none")
+STREAM = EngineConfig(strategy="gauss-clt", lanes=2, width=4)
+# the smallest trainer: the update and loss units of a batch of 2
+TRAINER = TrainerConfig(batch=2)
+PLAN = TrainerPlan(TRAINER)
+
+
+def _update(product_bits=None, props=("range", "exact")):
+    return h.UpdateHarness(TRAINER, loss_bits=PLAN.loss_bits,
+                           product_bits=product_bits or PLAN.product_max.bit_length(),
+                           max_shift=PLAN.max_shift, props=props)
+
+
+def _loss(loss_bits=None):
+    return h.LossHarness(TRAINER, result_bits=TRAINER.layer_cims[-1].result_bits,
+                         score_bits=PLAN.score_bits, loss_bits=loss_bits or PLAN.loss_bits,
+                         loss_max=PLAN.loss_max)
+
+
+_NO_RESTORE = dict(gen__restore=lambda s: Const(0), ctl__replay=lambda s: Const(0))
+_VALID_IGNORES_STROBES = dict(valid=lambda s: ~s.busy)
+
+# record one more transfer than the pool has rows: the replayed step wraps its row pointer
+_RECORD = SHIFT.pool_rows + 1
+# load, N fill cycles, INIT, the recorded transfers, a replay, them again, with slack
+_REPLAY_DEPTH = 1 + SHIFT.pool + 2 + 2 * _RECORD + 4
+
+
+def _checks():
+    c = []
+
+    def add(name, prop, mode, depth, build, twin=None):
+        c.append(Check(name, prop, mode, depth, build))
+        if twin is not None:
+            # a twin is refuted by a counterexample: bmc, deep enough to reach the bug
+            bug, twin_build, twin_depth = (*twin, depth)[:3]
+            c.append(Check(f"{name}~{bug}", prop, "bmc", twin_depth, twin_build,
+                           expect="fail", twin_of=name))
+
+    for source in ("xorshift32", "lfsr32"):
+        add(f"generator-nonzero-{source}", "no generator state or checkpoint is zero once "
+            "seeded", "prove", 3, _plain(lambda s=source: h.GeneratorHarness(s)),
+            ("unguarded-seed", lambda s=source: (
+                h.GeneratorHarness(s),
+                (patched(generators_module, "mixed_seed", unguarded_seed),)), 3))
+    add("rotation-index", "pezo-otf's rotation and source indices stay below R (R=3, P=4)",
+        "prove", 3, _plain(lambda: h.RotationHarness(3, 4)),
+        ("modulus-off-by-one", lambda: (h.RotationHarness(3, 4, modulus=4), ()), 9))
+    add("fill-index", "the pool fill writes indices 0..N-1 in order, only in FILL, done with "
+        "N-1 (P=2, N=8)", "bmc", SHIFT.pool + 6, _plain(lambda: h.FillHarness(SHIFT)),
+        ("fill-sized-2N", lambda: (h.FillHarness(SHIFT.replace(pool=16), pool=8), ())))
+    for label, cfg in (("stream", STREAM), ("pool", BLOCK)):
+        add(f"valid-{label}", f"z.valid low while busy and during strobes ({cfg.strategy})",
+            "prove", 2, _plain(lambda cfg=cfg: h.StrobeHarness(cfg)),
+            ("valid-ignores-strobes", lambda cfg=cfg: (
+                h.StrobeHarness(cfg), (patched(engine_module, "Sequencer",
+                                               sequencer_factory(**_VALID_IGNORES_STROBES)),)),
+             cfg.pool + 6 if cfg.strategy_object.pool else 6))
+    for label, cfg in (("pezo-shift", SHIFT), ("gauss-clt", STREAM)):
+        add(f"replay-{label}", f"after replay the step's words repeat ({cfg.strategy}, P=2, "
+            f"N=8, B=4, {_RECORD} transfers)", "bmc", _REPLAY_DEPTH,
+            _plain(lambda cfg=cfg: h.ReplayHarness(cfg, _RECORD)),
+            ("replay-without-restore", lambda cfg=cfg: (
+                h.ReplayHarness(cfg, _RECORD),
+                (patched(engine_module, "Sequencer", sequencer_factory(**_NO_RESTORE)),))))
+    c.append(Check("replay-pezo-shift-cover", "a replayed transfer past a full row cycle is "
+                   "reachable", "cover", _REPLAY_DEPTH, _plain(lambda: h.ReplayHarness(SHIFT,
+                                                                                       _RECORD))))
+
+    def miswired(state, writes_done, forward_done):
+        return writes_done & (state != State.UPDATE), forward_done
+
+    add("controller-deadlock", "no trainer state but IDLE is held beyond the environment's "
+        "patience (F=2)", "prove", 4, _plain(lambda: h.ControllerHarness(props=("deadlock",))),
+        ("update-waits-wrong-done", lambda: (h.ControllerHarness(props=("deadlock",),
+                                                                 wrap=miswired), ()), 24))
+    ctl = h.ControllerHarness()
+    add("controller-run", f"a run of 1..2 steps returns to IDLE with done within {ctl.bound} "
+        f"cycles, a stop within {ctl.stop_bound}", "bmc", ctl.bound + 4,
+        _plain(lambda: h.ControllerHarness(props=("run",))),
+        ("update-waits-wrong-done", lambda: (h.ControllerHarness(props=("run",),
+                                                                 wrap=miswired), ())))
+    c.append(Check("controller-run-cover", "a 2-step run completes", "cover", ctl.bound + 4,
+                   _plain(lambda: h.ControllerHarness(props=("run",)))))
+    lo, hi = TRAINER.weight_range
+    add("update-range", f"updated weights stay in [w_min + H, w_max - H] = [{lo}, {hi}]",
+        "prove", 2, _plain(lambda: _update(props=("range",))),
+        ("no-clamp", lambda: (_update(props=("range",)),
+                              (patched(update_unit_module, "_clamp", identity_clamp),)), 5))
+    add("update-product", "g·lr_mult and g·z are exact (no overflow)", "prove", 2,
+        _plain(lambda: _update(props=("exact",))),
+        ("product-2-bits-short", lambda: (_update(
+            product_bits=PLAN.product_max.bit_length() - 2, props=("exact",)), ()), 5))
+    loss_depth = 2 + TRAINER.batch * 10 + 2
+    add("loss-accumulator", f"the mini-batch loss stays in [0, loss_max] (batch "
+        f"{TRAINER.batch})", "bmc", loss_depth, _plain(_loss),
+        ("accumulator-1-bit-short", lambda: (_loss(loss_bits=PLAN.loss_bits - 1), ())))
+    return tuple(c)
+
+
+CHECKS = _checks()
+
+#: The subset tests/test_formal.py runs (every property kind with its twin, the fast ones).
+QUICK = ("generator-nonzero-xorshift32", "generator-nonzero-xorshift32~unguarded-seed",
+         "rotation-index", "rotation-index~modulus-off-by-one",
+         "valid-stream", "valid-stream~valid-ignores-strobes",
+         "controller-deadlock", "controller-deadlock~update-waits-wrong-done",
+         "update-range", "update-range~no-clamp")
+
+
+def by_name(name):
+    for check in CHECKS:
+        if check.name == name:
+            return check
+    raise KeyError(f"no formal check named {name!r}; known: {', '.join(c.name for c in CHECKS)}")
