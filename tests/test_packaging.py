@@ -58,7 +58,7 @@ def wheel_venv(tmp_path_factory):
           "--no-index", "-w", str(dist), str(src)])
     (wheel,) = dist.glob("zohw-*.whl")
     venv = tmp / "venv"
-    _run([sys._base_executable, "-m", "venv", "--without-pip", str(venv)])
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])   # on the base Python
     python = venv / "bin" / "python"
     _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
           "--no-deps", "--no-index", str(wheel)])
