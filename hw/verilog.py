@@ -60,8 +60,9 @@ def component_verilog(component, name):
 
 
 def engine_verilog(config, name=DEFAULT_TOPLEVEL):
-    """Verilog text of :class:`PerturbationEngine` for ``config`` (same config, same bytes)."""
-    return component_verilog(PerturbationEngine(config), name)
+    """Verilog text of :class:`PerturbationEngine` for ``config`` (same config, same bytes):
+    one flat module, since the engine is built from several components (see :func:`flatten`)."""
+    return flatten(PerturbationEngine(config), name)
 
 
 def ports(component, *, clock=True):
