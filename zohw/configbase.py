@@ -194,10 +194,12 @@ def _allowed_text(p):
     if p.allowed is not None:
         return ", ".join(map(str, p.allowed))
     if p.kind is int:
-        lo = "a bound set by other fields" if callable(p.lo) else p.lo
-        hi = "a bound set by other fields" if callable(p.hi) else p.hi
-        text = range_text(lo, hi)
-        return f"an integer {text}" if text else "an integer"
+        text = range_text(None if callable(p.lo) else p.lo, None if callable(p.hi) else p.hi)
+        text = f"an integer {text}" if text else "an integer"
+        moving = [side for side, b in (("lower", p.lo), ("upper", p.hi)) if callable(b)]
+        if moving:
+            text += f", {' and '.join(moving)} bound set by other fields"
+        return text
     return p.kind.__name__
 
 

@@ -3,20 +3,13 @@
 import sys
 
 from zohw.config import EngineConfig
+from zohw.configbase import add_options, options_to_kwargs
+from zohw.strategies import STRATEGIES
 
 __all__ = ["add_engine_options", "engine_config", "one_line_errors"]
 
-#: (option, EngineConfig field, type, metavar, help)
-_OPTIONS = (
-    ("--lanes", "lanes", int, "P", "words per cycle"),
-    ("--width", "width", int, "B", "bits per word"),
-    ("--pool", "pool", int, "N", "pool words (pezo-shift, pezo-block)"),
-    ("--scaling", "scaling", str, "MODE", "none, fixed or adaptive (default: the strategy's)"),
-    ("--source", "source", str, "NAME", "uniform generator: lfsr32 or xorshift32"),
-    ("--clt-k", "clt_k", int, "K", "uniforms per gauss-clt word (2, 4, 8, 12)"),
-    ("--icdf-bits", "icdf_bits", int, "I", "index bits of the gauss-icdf table"),
-    ("--otf-sources", "otf_sources", int, "R", "uniform sources of pezo-otf"),
-)
+#: EngineConfig fields that are not options of their own: the strategy is ``--rng``.
+_EXCLUDED = ("strategy",)
 
 
 def one_line_errors(parser):
@@ -35,36 +28,22 @@ def one_line_errors(parser):
 
 
 def add_engine_options(parser, *, strategy_required=True):
-    """``--rng STRATEGY`` and the configuration fields; unset options keep EngineConfig's
-    defaults. Values are validated by :class:`EngineConfig` (unknown strategies are listed)."""
+    """``--rng STRATEGY`` and one option per :class:`EngineConfig` field, knobs of every
+    registered strategy included; help, defaults and ranges come from the fields' metadata.
+    Unset options keep EngineConfig's defaults."""
     parser.add_argument("--rng", metavar="STRATEGY", required=strategy_required,
-                        help="perturbation strategy (gauss-clt, gauss-icdf, uniform, "
-                             "rademacher, pezo-shift, pezo-block, pezo-otf)")
-    for option, field, _, metavar, help_ in _OPTIONS:
-        # Integers are parsed in engine_config, so that "--lanes many" is reported like every
-        # other configuration error.
-        parser.add_argument(option, dest=f"cfg_{field}", default=None, metavar=metavar,
-                            help=help_)
-
-
-def _integer(name, text):
-    try:
-        return int(text, 10)
-    except ValueError:
-        raise TypeError(f"{name} must be an integer, not {text!r}") from None
+                        help=f"perturbation strategy: {', '.join(STRATEGIES)}")
+    add_options(parser, EngineConfig, exclude=_EXCLUDED)
 
 
 def engine_config(args) -> EngineConfig:
-    """The :class:`EngineConfig` the parsed options describe (ValueError/TypeError if
+    """The :class:`EngineConfig` the parsed options describe (:class:`ConfigError` if
     invalid)."""
-    fields = {}
-    for _, field, typ, _, _ in _OPTIONS:
-        value = getattr(args, f"cfg_{field}")
-        if value is None:
-            continue
-        if typ is int:
-            value = _integer(field, value)
-        fields[field] = value
+    fields = options_to_kwargs(args, EngineConfig, _engine_fields())
     if getattr(args, "rng", None) is not None:
         fields["strategy"] = args.rng
     return EngineConfig(**fields)
+
+
+def _engine_fields():
+    return [n for n, p in EngineConfig.params().items() if not p.nested and n not in _EXCLUDED]
