@@ -5,13 +5,16 @@
 import random
 import time
 
-from .build import DEFAULT_OPT
 from .host import run_testbench
 
-__all__ = ["CIM_TOPLEVEL", "TB_MODULE", "random_phases", "expected_phases", "cim_cosim"]
+__all__ = ["CIM_TOPLEVEL", "TB_MODULE", "CIM_OPT", "random_phases", "expected_phases",
+           "cim_cosim"]
 
 CIM_TOPLEVEL = "zohw_cim"
 TB_MODULE = "zohw.sim.tb_cim"
+#: C++ optimisation level of the CIM macro's model: its testbench runs Python every cycle, so
+#: an optimised model gains little and costs build time (docs/cosim.md).
+CIM_OPT = "-O0"
 
 
 def random_phases(cfg, *, vectors, phases=2, seed=0, change=0.1):
@@ -41,7 +44,7 @@ def random_phases(cfg, *, vectors, phases=2, seed=0, change=0.1):
 
 def cim_cosim(cfg, *, vectors=24, phases=2, seed=0, backpressure=0.3, input_gaps=0.3,
               golden_config=None, golden_offset_delta=0, data=None, timeout_s=600,
-              progress=None, macro=None, opt=DEFAULT_OPT):
+              progress=None, macro=None, opt=CIM_OPT):
     """Generate the Verilog of ``macro`` (default: the behavioural macro for ``cfg``), build it
     (cached) and run :func:`zohw.sim.tb_cim.cim_cross_check` on it. Returns the testbench's
     result dict with the run's facts (``passed``, ``failed``, ``failures``, ``build_seconds``,
@@ -51,6 +54,7 @@ def cim_cosim(cfg, *, vectors=24, phases=2, seed=0, backpressure=0.3, input_gaps
     ``cycles_per_vector`` and ``read_latency``; whatever it is, it is checked against the golden
     model of ``cfg``. ``opt`` is the C++ optimisation level of the model."""
     from zohw.hw.cim import BehaviouralCIMMacro, macro_verilog
+    from zohw.hw.verilog import ports
 
     if macro is None:
         macro = BehaviouralCIMMacro(cfg)
@@ -66,7 +70,8 @@ def cim_cosim(cfg, *, vectors=24, phases=2, seed=0, backpressure=0.3, input_gaps
             "read_latency": macro.read_latency, "rng_seed": seed,
             "backpressure": backpressure, "input_gaps": input_gaps}
     result, run = run_testbench(text, CIM_TOPLEVEL, TB_MODULE, args, data={"phases": data},
-                                opt=opt, timeout_s=timeout_s, progress=progress)
+                                public=[name for name, _, _ in ports(macro)], opt=opt,
+                                timeout_s=timeout_s, progress=progress)
     result["run"] = run
     result["verilog_seconds"] = verilog_seconds
     return result

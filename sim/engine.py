@@ -12,14 +12,16 @@ import importlib
 from zohw.config import EngineConfig
 
 from .bank import BANK_TOPLEVEL, bank_verilog
-from .build import DEFAULT_OPT
 from .host import run_testbench
 
-__all__ = ["ENGINE_TOPLEVEL", "TB_MODULE", "design_verilog", "golden_streams", "hex_rows",
-           "address_bits", "cross_check"]
+__all__ = ["ENGINE_TOPLEVEL", "TB_MODULE", "ENGINE_OPT", "design_verilog", "golden_streams",
+           "hex_rows", "address_bits", "cross_check"]
 
 ENGINE_TOPLEVEL = "zohw_perturb_engine"
 TB_MODULE = "zohw.sim.tb_engine"
+#: C++ optimisation level of the engine harness's model: -O2 runs about 12 times faster than
+#: -O0 for a build about as long (the harness is small; docs/cosim.md).
+ENGINE_OPT = "-O2"
 
 
 def design_verilog(configs, *, bank=None, engine_factory=None):
@@ -94,7 +96,7 @@ def address_bits(rows):
 def cross_check(configs, *, seed=1, d=1024, steps=8, reloads=(), backpressure=0.25,
                 rng_seed=0, max_replays=2, golden_seed=None, golden_config=None, bank=None,
                 report_limit=8, engine_factory=None, golden_module=None, timeout_s=None,
-                progress=None, opt=DEFAULT_OPT):
+                progress=None, opt=ENGINE_OPT):
     """Simulate ``configs`` and compare every transfer against the golden model.
 
     The engines run inside the RTL harness (:mod:`zohw.sim.engine_harness`), which compares

@@ -18,21 +18,26 @@ import hashlib
 import importlib
 import importlib.util
 import json
+import threading
 import time
 from pathlib import Path
 
 from zohw.cache import cache_root
-from zohw.io import write_json_atomic, write_text_atomic
+from zohw.io import run_directory, write_json_atomic, write_text_atomic
 from zohw.train_config import TrainerConfig
 
-from .build import DEFAULT_OPT
 from .host import run_testbench
 from .kit import pack
 
-__all__ = ["TB_MODULE", "TOPLEVEL", "hardware_key", "design", "design_verilog", "pack_samples",
-           "run_trainer_cosim", "source_digest"]
+__all__ = ["TB_MODULE", "TOPLEVEL", "WRAPPER_TOPLEVEL", "TRAINER_OPT", "CHECKPOINT_EVERY",
+           "hardware_key", "design", "design_verilog", "wrapper_verilog", "checkpoint_cells",
+           "checkpoint_steps", "golden_checkpoints", "pack_samples", "run_trainer_cosim",
+           "source_digest"]
 
 TB_MODULE = "zohw.sim.tb_trainer"
+#: C++ optimisation level of the trainer's model: -O2 simulates 3 to 4 times faster than -O0
+#: for a build about 3 times longer (see docs/cosim.md); a training run outweighs its build.
+TRAINER_OPT = "-O2"
 TOPLEVEL = "zohw_trainer"
 
 #: Packages and modules whose source generates the trainer's Verilog.
@@ -78,30 +83,189 @@ def hardware_key(cfg: TrainerConfig, capacity=2048):
 
 
 def design(cfg: TrainerConfig, capacity=2048):
-    """``(verilog, ports, seconds)``: the trainer's flattened Verilog and its top-level port
-    names (from its signature), cached together, and the time spent generating them (0.0 on a
-    cache hit)."""
+    """``(verilog, ports, seconds)``: the trainer's flattened Verilog and its top-level ports
+    ``(name, direction, width)`` (from its signature, :func:`zohw.hw.verilog.ports`), cached
+    together, and the time spent generating them (0.0 on a cache hit)."""
     from zohw.hw.trainer import ZOTrainer
     from zohw.hw.verilog import flatten, ports
 
     base = cache_root() / "trainer-verilog" / hardware_key(cfg, capacity)
-    path, ports_path = base.with_suffix(".v"), base.with_suffix(".ports.json")
+    path, ports_path = base.with_suffix(".v"), base.with_suffix(".portspec.json")
     if path.is_file() and ports_path.is_file():
-        return path.read_text(), json.loads(ports_path.read_text()), 0.0
+        return path.read_text(), [tuple(p) for p in json.loads(ports_path.read_text())], 0.0
     t0 = time.monotonic()
     trainer = ZOTrainer(cfg, capacity=capacity)
-    names = [name for name, _, _ in ports(trainer)]
+    spec = [list(p) for p in ports(trainer)]
     text = flatten(trainer, TOPLEVEL)
     seconds = time.monotonic() - t0
-    write_json_atomic(ports_path, names)
+    write_json_atomic(ports_path, spec)
     write_text_atomic(path, text)
-    return text, names, seconds
+    return text, [tuple(p) for p in spec], seconds
+
+
+#: Top level of the co-simulated trainer: a wrapper with the trainer's ports but ``rst``.
+WRAPPER_TOPLEVEL = "zohw_trainer_sim"
+#: Cycles of the wrapper's power-on reset.
+RESET_CYCLES = 3
+#: Steps between two weight and write-count checkpoints of a co-simulation (default).
+CHECKPOINT_EVERY = 1000
+
+
+def _cell(layer, r, c):
+    """Flattened name of a weight cell of :class:`zohw.hw.cim.BehaviouralCIMMacro` (offset
+    binary, ``u = w ^ 2**(weight_bits-1)``) in layer ``layer``'s macro."""
+    return f"\\cim{layer}.u_r{r}_c{c}"
+
+
+def checkpoint_cells(cfg: TrainerConfig, verilog):
+    """The flattened names of the weight cells, in flat weight order, or None when the design
+    has no such registers (another CIM macro: no checkpoints)."""
+    names = [_cell(layer, r, c) for layer, cim in enumerate(cfg.layer_cims)
+             for r in range(cim.rows) for c in range(cim.cols)]
+    for probe in (names[0], names[-1]):
+        if f"{probe} " not in verilog:
+            return None
+    return names
+
+
+def wrapper_verilog(verilog, ports, cfg=None):
+    """``(verilog, port names)``: ``verilog`` (module :data:`TOPLEVEL`) and a wrapper module
+    :data:`WRAPPER_TOPLEVEL` with the same ports but ``rst``, which a power-on counter drives
+    for :data:`RESET_CYCLES` cycles. Why: Amaranth's next-state logic reads ``rst``; as a
+    top-level input it makes Verilator re-evaluate all that logic on every clock edge (its
+    input-combinational region): 3 times slower for the trainer.
+
+    With ``cfg`` (and the behavioural macro's weight cells in the design) the wrapper also
+    takes a **checkpoint**: in the ``step_done`` cycle of step ``ck_step`` (an input) it copies
+    every weight (decoded from the cells by hierarchical reference) and every write count into
+    the registers ``ck_weights`` (weight i at bits ``[i*weight_bits, ...)``) and ``ck_counts``
+    (public, like the ports), so the testbench reads a mid-run state without stopping the
+    trainer.
+    """
+    decls, conns, names = [], [], []
+    for name, direction, width in ports:
+        if name == "rst":
+            continue
+        rng = f"[{width - 1}:0] " if width > 1 else ""
+        decls.append(f"  {direction} wire {rng}{name}")
+        conns.append(f"    .{name}({name})")
+        names.append(name)
+    body = []
+    cells = checkpoint_cells(cfg, verilog) if cfg is not None else None
+    if cells is not None:
+        wb, d = cfg.cim.weight_bits, len(cells)
+        cb = dict((n, w) for n, _, w in ports)["rb_count"]
+        decls.append("  input wire [31:0] ck_step")
+        # registers, not output ports: Verilator copies a wide output on every evaluation
+        names += ["ck_step", "ck_weights", "ck_counts"]
+        body += [f"  reg [{d * wb - 1}:0] ck_weights;", f"  reg [{d * cb - 1}:0] ck_counts;"]
+        sign = f"{wb}'h{1 << (wb - 1):x}"
+        weights = ", ".join(f"trainer.{n} ^ {sign}" for n in reversed(cells))
+        counts = ", ".join(f"trainer.\\writes.counts [{i}]" for i in reversed(range(d)))
+        body += ["  always @(posedge clk) if (step_done && step == ck_step) begin",
+                 f"    ck_weights <= {{{weights}}};", f"    ck_counts <= {{{counts}}};",
+                 "  end"]
+    bits = RESET_CYCLES.bit_length()
+    wrapper = "\n".join([
+        f"module {WRAPPER_TOPLEVEL} (", ",\n".join(decls), ");",
+        f"  reg [{bits - 1}:0] reset_count = {bits}'d{RESET_CYCLES};",
+        "  wire rst = reset_count != 0;",
+        f"  always @(posedge clk) if (rst) reset_count <= reset_count - {bits}'d1;",
+        *body,
+        f"  {TOPLEVEL} trainer (", ",\n".join(conns + ["    .rst(rst)"]), "  );",
+        "endmodule", ""])
+    return verilog + "\n" + wrapper, names, cells is not None
+
+
+def checkpoint_steps(steps, every):
+    """Step counts after which a checkpoint is compared: every ``every`` steps, before the
+    last step (the end of the run is read back in full anyway)."""
+    if not every:
+        return []
+    if isinstance(every, bool) or not isinstance(every, int) or every < 2:
+        raise ValueError(f"checkpoint_every must be 0 (none) or an integer of at least 2, "
+                         f"not {every!r}")
+    return list(range(every, steps, every))
+
+
+def golden_checkpoints(cfg: TrainerConfig, data, at):
+    """The golden weights and write counts after each step count in ``at``:
+    ``{n: (weights [d], write_counts [d])}``, replaying :func:`zohw.sw.train.golden_step` with
+    the engine words and mini-batches :func:`zohw.sw.train.train_golden` uses.
+
+    (``train_golden`` keeps only the final state; this replays its loop to keep the
+    intermediate ones. The RTL is compared with both — per step and at the end with
+    ``train_golden``, at the checkpoints with this — so a replay that drifted from
+    ``train_golden`` would show as mismatches, not pass unnoticed.)
+    """
+    import torch
+
+    from zohw.sw.data import batch_indices
+    from zohw.sw.perturb import golden_perturbations
+    from zohw.sw.train import Z_CHUNK, golden_step, init_weights, single_thread
+
+    out = {}
+    if not at:
+        return out
+    last = max(at)
+    with single_thread():
+        w = init_weights(cfg)
+        writes = torch.zeros(cfg.params, dtype=torch.int64)
+        for first in range(0, last, Z_CHUNK):
+            n = min(Z_CHUNK, last - first)
+            zs = golden_perturbations(cfg.engine, cfg.seed, cfg.params, n, first_step=first)
+            idx = batch_indices(data.n_train, cfg.batch, first, n, cfg.stride)
+            for k in range(n):
+                w, _, _, _, wr = golden_step(cfg, w, zs[k], data.x_train[idx[k]],
+                                             data.y_train[idx[k]], first + k)
+                writes += wr
+                if first + k + 1 in at:
+                    out[first + k + 1] = (w.clone(), writes.clone())
+    return out
 
 
 def design_verilog(cfg: TrainerConfig, capacity=2048):
     """``(verilog, seconds)``: the trainer's Verilog (cached, see :func:`design`)."""
     text, _, seconds = design(cfg, capacity)
     return text, seconds
+
+
+class _ProgressWatcher:
+    """Polls the testbench's progress file (one JSON line per report: ``steps``, ``cycles``,
+    ``wall``) from a thread and calls ``callback(steps_done, steps, cycles_per_second)``."""
+
+    def __init__(self, path, steps, callback, period=0.5):
+        self._path, self._steps, self._callback = Path(path), steps, callback
+        self._stop = threading.Event()
+        self._thread = None
+        if callback is not None:
+            self._thread = threading.Thread(target=self._run, args=(period,), daemon=True)
+            self._thread.start()
+
+    def _poll(self):
+        try:
+            lines = self._path.read_text().splitlines()
+        except OSError:
+            return
+        for line in reversed(lines):
+            try:
+                doc = json.loads(line)
+            except ValueError:          # a line being written
+                continue
+            rate = doc["cycles"] / doc["wall"] if doc["wall"] > 0 else 0.0
+            self._callback(doc["steps"], self._steps, rate)
+            return
+
+    def _run(self, period):
+        while not self._stop.wait(period):
+            self._poll()
+
+    def stop(self):
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._poll()
+        self._path.unlink(missing_ok=True)
 
 
 def pack_samples(x, y, input_bits):
@@ -117,7 +281,8 @@ def pack_samples(x, y, input_bits):
 def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, data=None,
                       capacity=2048, report_limit=16, timeout_s=None, progress=None,
                       golden=None, fast_model=True, until_stopped=False,
-                      opt=DEFAULT_OPT) -> dict:
+                      opt=TRAINER_OPT, wrapped=True, checkpoint_every=CHECKPOINT_EVERY,
+                      on_progress=None) -> dict:
     """Run ``steps`` training steps (default ``cfg.steps``) on the RTL and on the golden model,
     and compare them.
 
@@ -127,16 +292,22 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
     builds the Verilator model with only its ports public; False makes every signal public
     (slower). ``until_stopped`` starts the RTL with ``steps = 0`` (run until stopped) and
     pulses ``stop`` during the last step instead. ``opt`` is the C++ optimisation level of the
-    model.
+    model. ``wrapped`` simulates the trainer inside :func:`wrapper_verilog`'s wrapper (the
+    fast model, with checkpoints); False simulates the bare trainer. ``checkpoint_every``: every
+    weight and write count are also compared after every that many steps (None or 0: only at
+    the end; needs the wrapper and the behavioural CIM macro). ``on_progress(steps_done,
+    steps, sim_cycles_per_second)`` is called from a helper thread about twice a second while
+    the RTL runs (e.g. to drive a tqdm bar).
 
     Returns a dict with (at least) :data:`zohw.sw.train.RESULT_KEYS`: ``mode`` ("cosim"),
     ``strategy``, ``steps``, ``test_accuracy`` (the RTL's final weights on the test set),
-    ``train_loss`` (per step, ``(L+ + L-) / (2 * batch)`` of the RTL), ``mismatches`` (L+, L-, g of every step, then
-    every weight and write count), ``cycles_per_step`` (measured by the RTL's cycle counter, mean
+    ``train_loss`` (per step, ``(L+ + L-) / (2 * batch)`` of the RTL), ``mismatches`` (L+, L-,
+    g of every step, then every weight and write count), ``cycles_per_step`` (measured by the RTL's cycle counter, mean
     over steps), ``predicted_cycles_per_step`` (:func:`zohw.sw.train.predicted_cycles_per_step`);
     and ``cycle_model_error`` (relative), ``rtl_cycles_per_step`` (the RTL's own schedule
     formula), ``sim_cycles_per_second``, ``build_seconds``, ``sim_seconds``, ``verilog_seconds``,
-    ``golden_seconds``, ``run_wall_seconds``, ``first_mismatches``, ``passed``, ``error``.
+    ``golden_seconds``, ``run_wall_seconds``, ``first_mismatches``, ``passed``, ``error``,
+    ``checkpoints`` (the step counts whose weights and write counts were compared mid-run).
     """
     import torch
 
@@ -145,6 +316,7 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
     from zohw.sw.train import accuracy, predicted_cycles_per_step, train_golden
 
     steps = cfg.steps if steps is None else steps
+    planned = checkpoint_steps(steps, checkpoint_every)
     cfg = cfg.replace(steps=steps, eval_every=max(steps, 1))
     gcfg = cfg.replace(**(golden_overrides or {}))
     if data is None:
@@ -161,7 +333,15 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
     golden_seconds = time.monotonic() - t0
 
     say("generating Verilog")
-    verilog, port_names, verilog_seconds = design(cfg, capacity)
+    verilog, port_spec, verilog_seconds = design(cfg, capacity)
+    checkpoints = []
+    if wrapped:
+        verilog, port_names, can_checkpoint = wrapper_verilog(verilog, port_spec, cfg)
+        toplevel = WRAPPER_TOPLEVEL
+        if can_checkpoint and not until_stopped:
+            checkpoints = planned
+    else:
+        port_names, toplevel = [p[0] for p in port_spec], TOPLEVEL
     rtl = TrainerPlan(cfg, capacity=capacity)
 
     from zohw.sw.train import init_weights
@@ -173,15 +353,47 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
         "weights": golden.weights.tolist(),
         "write_counts": golden.write_counts.tolist(),
     }
+    progress_path = run_directory("progress") / "progress.jsonl"
     args = {"steps": steps, "seed": cfg.seed, "d": cfg.params,
             "readback_latency": rtl.readback_latency,
             "step_timeout_cycles": 4 * rtl.cycles_per_step + 100_000,
-            "report_limit": report_limit, "until_stopped": until_stopped}
+            "report_limit": report_limit, "until_stopped": until_stopped,
+            "reset_cycles": RESET_CYCLES if wrapped else 0,
+            "checkpoints": checkpoints, "weight_bits": cfg.cim.weight_bits,
+            "progress_file": str(progress_path)}
     bulk = {"payloads": pack_samples(data.x_train, data.y_train, cfg.cim.input_bits),
             "expected": expected}
-    tb, run = run_testbench(verilog, TOPLEVEL, TB_MODULE, args, data=bulk,
-                            public=port_names if fast_model else "all", opt=opt,
-                            timeout_s=timeout_s, progress=progress)
+    # the checkpoints' golden states are computed while the RTL runs (another process)
+    ck_golden = {}
+    ck_thread = threading.Thread(
+        target=lambda: ck_golden.update(golden_checkpoints(gcfg, data, checkpoints)),
+        daemon=True)
+    ck_thread.start()
+    watcher = _ProgressWatcher(progress_path, steps, on_progress)
+    try:
+        tb, run = run_testbench(verilog, toplevel, TB_MODULE, args, data=bulk,
+                                public=port_names if fast_model else "all", opt=opt,
+                                timeout_s=timeout_s, progress=progress)
+    finally:
+        watcher.stop()
+        ck_thread.join()
+    mismatches = tb["mismatches"]
+    first_mismatches = list(tb["first_mismatches"])
+    compared = tb["compared"]
+    for n in checkpoints:
+        got = tb["checkpoints"].get(str(n))
+        want_w, want_c = ck_golden[n]
+        for quantity, want, have in (("weight", want_w.tolist(), got and got["weights"]),
+                                     ("write_count", want_c.tolist(),
+                                      got and got["write_counts"])):
+            have = have or [None] * len(want)
+            for i, (e, g) in enumerate(zip(want, have)):
+                compared += 1
+                if e != g:
+                    mismatches += 1
+                    if len(first_mismatches) < report_limit:
+                        first_mismatches.append({"step": n, "quantity": quantity, "index": i,
+                                                 "expected": e, "got": g})
 
     predicted = predicted_cycles_per_step(cfg)
     sc = [c for c in tb["step_cycles"] if c is not None]
@@ -202,7 +414,6 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
     write_counts = {"min": min(counts), "max": max(counts), "mean": sum(counts) / len(counts),
                     "total": sum(counts), "per_weight": tb["write_counts"]} if counts else None
     incomplete = tb["steps"] != steps or len(weights) != cfg.params
-    mismatches = tb["mismatches"]
     return {
         "mode": "cosim",
         "strategy": cfg.engine.strategy,
@@ -219,8 +430,9 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
         "write_counts": write_counts,
         "weights": weights,
         "mismatches": mismatches,
-        "first_mismatches": tb["first_mismatches"],
-        "compared": tb["compared"],
+        "first_mismatches": first_mismatches,
+        "compared": compared,
+        "checkpoints": checkpoints,
         "cycles_per_step": measured,
         "predicted_cycles_per_step": predicted,
         "cycle_model_error": (measured - predicted) / predicted if measured else None,

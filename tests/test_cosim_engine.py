@@ -162,6 +162,47 @@ def test_cosim_detects_engine_faults():
     assert (first["load"], first["step"], first["pass"], first["cycle"]) == (1, 0, 0, 0)
 
 
+def test_cosim_locates_one_flipped_bit():
+    """A golden with a single bit flipped in one word of one step (tests/flipped_golden.py)
+    is caught in every pass of that step — and nowhere else — and located: load, step, pass,
+    transfer, lane and index, with the two words differing in exactly that bit. Every other
+    word is still compared (and matches)."""
+    import flipped_golden as fg
+
+    config = EngineConfig(strategy="pezo-otf", lanes=4)
+    d = 100
+    result = cross_check([config], seed=5, d=d, steps=6, backpressure=0.3, rng_seed=2,
+                         golden_module="flipped_golden", bank=False)
+    (engine,) = result["engines"]
+    reports = engine["first_mismatches"]
+    assert result["failed"] == 1 and result["error"] is None
+    assert engine["words_compared"] == _engine_words(result, engine)
+    assert engine["mismatches"] == len(reports) >= 2       # the first pass and its replays
+    assert [r["pass"] for r in reports] == list(range(len(reports)))
+    for r in reports:
+        assert (r["load"], r["step"], r["cycle"], r["lane"]) == (0, fg.FLIP_STEP,
+                                                                 fg.FLIP_CYCLE, fg.FLIP_LANE)
+        assert r["index"] == fg.FLIP_CYCLE * 4 + fg.FLIP_LANE
+        assert (r["expected"] ^ r["got"]) & ((1 << config.width) - 1) == 1 << fg.FLIP_BIT
+    right = golden_stream(config, 5, d, 6)
+    assert reports[0]["got"] == right[fg.FLIP_STEP, fg.FLIP_CYCLE, fg.FLIP_LANE].item()
+    assert result["clock"] == "gpi"
+
+
+def test_hex_rows_pack_like_the_stream():
+    """The golden memory image: one hex line per transfer, lanes packed as the payload."""
+    from zohw.sim.engine import address_bits, hex_rows
+    from zohw.sim.kit import pack
+
+    g = torch.Generator().manual_seed(3)
+    for lanes, width in ((4, 8), (3, 5), (16, 7), (1, 2)):
+        words = torch.randint(-(1 << (width - 1)), 1 << (width - 1), (37, lanes), generator=g)
+        lines = hex_rows(words, width).decode().splitlines()
+        digits = -(-lanes * width // 4)
+        assert lines == [format(pack(row, width), f"0{digits}x") for row in words.tolist()]
+    assert [address_bits(n) for n in (1, 16, 17, 1000, 1024, 1025)] == [4, 4, 5, 10, 10, 11]
+
+
 @pytest.mark.parametrize("command", ["perturb", "engine"])
 def test_sim_perturb_cli_end_to_end(tmp_path, command):
     """``zohw sim perturb`` (or its new name ``zohw sim engine``) as a user runs it: JSON

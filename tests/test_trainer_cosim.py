@@ -45,9 +45,17 @@ def _summary(r):
                                   "build_seconds", "sim_seconds", "error")}
 
 
+#: Checkpoint period of the default co-simulation: weights and write counts compared after
+#: steps 64, 128 and 192 too.
+EVERY = 64
+#: Calls of the default run's progress callback.
+PROGRESS = []
+
+
 @pytest.fixture(scope="module")
 def default_run():
-    return run_trainer_cosim(DEFAULT, STEPS)
+    return run_trainer_cosim(DEFAULT, STEPS, checkpoint_every=EVERY,
+                             on_progress=lambda *call: PROGRESS.append(call))
 
 
 def test_default_cosim_200_steps(default_run):
@@ -57,8 +65,10 @@ def test_default_cosim_200_steps(default_run):
     assert r["mode"] == "cosim" and r["strategy"] == DEFAULT.engine.strategy
     assert r["error"] is None
     assert r["steps"] == STEPS and len(r["train_loss"]) == STEPS
-    # L+, L-, g per step (+ the step index), then every weight and write count
-    assert r["compared"] == 4 * STEPS + 2 * DEFAULT.params
+    # L+, L-, g per step (+ the step index), then every weight and write count at the end
+    # and at the checkpoints
+    assert r["checkpoints"] == [64, 128, 192]
+    assert r["compared"] == 4 * STEPS + 2 * DEFAULT.params * (1 + len(r["checkpoints"]))
     assert r["mismatches"] == 0, r["first_mismatches"]
     assert r["passed"]
     assert r["test_accuracy"] == pytest.approx(r["golden_test_accuracy"])
@@ -73,6 +83,48 @@ def test_default_cycle_model(default_run):
     assert r["cycles_per_step"] == r["rtl_cycles_per_step"]
     assert r["cycle_breakdown"] == cycle_breakdown(DEFAULT)
     assert r["sim_cycles_per_second"] > 0
+
+
+def test_progress_callback(default_run):
+    """``on_progress(steps_done, steps, cycles/s)``: steps never go back, the last call is the
+    whole run at the run's own rate."""
+    assert PROGRESS, "no progress reported"
+    done = [c[0] for c in PROGRESS]
+    assert done == sorted(done) and done[-1] == STEPS
+    assert {c[1] for c in PROGRESS} == {STEPS}
+    last = PROGRESS[-1][2]
+    assert last == pytest.approx(default_run["sim_cycles_per_second"], rel=0.05)
+
+
+def test_wrong_checkpoint_is_reported(default_run, monkeypatch):
+    """A golden checkpoint with one weight and one write count off must be reported at that
+    checkpoint, quantity and index (same cached build; the per-step values still match)."""
+    from zohw.sim import trainer as host
+
+    real = host.golden_checkpoints
+
+    def wrong(cfg, data, at):
+        out = real(cfg, data, at)
+        w, c = out[at[1]]
+        w, c = w.clone(), c.clone()
+        w[17] += 1
+        c[300] += 2
+        out[at[1]] = (w, c)
+        return out
+
+    monkeypatch.setattr(host, "golden_checkpoints", wrong)
+    r = run_trainer_cosim(DEFAULT, 9, checkpoint_every=4)
+    assert r["checkpoints"] == [4, 8]
+    assert r["mismatches"] == 2 and not r["passed"]
+    got = {(m["step"], m["quantity"], m["index"]): m["expected"] - m["got"]
+           for m in r["first_mismatches"]}
+    assert got == {(8, "weight", 17): 1, (8, "write_count", 300): 2}
+
+
+def test_checkpoint_every_is_validated():
+    with pytest.raises(ValueError, match="checkpoint_every must be 0 .none. or an integer of "
+                                         "at least 2, not 1"):
+        run_trainer_cosim(DEFAULT, 3, checkpoint_every=1)
 
 
 def test_run_until_stopped(default_run):

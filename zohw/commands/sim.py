@@ -106,6 +106,9 @@ def _trainer_arguments(p):
     add_engine_options(p, strategy_required=False)
     add_options(p, TrainerConfig)
     add_options(p, CIMConfig, _CIM_FIELDS)
+    p.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                   help="also compare every weight and write count after every N steps "
+                        "(default 1000; 0: only at the end)")
     _json_argument(p)
     p.set_defaults(func=run_trainer)
 
@@ -255,20 +258,54 @@ def run_cim(args):
     return 0 if passed else 1
 
 
+class StepBar:
+    """A tqdm bar of a trainer co-simulation: :meth:`phase` is the ``progress`` callback of
+    :func:`zohw.sim.trainer.run_trainer_cosim` (build, simulate, …), :meth:`update` its
+    ``on_progress`` (steps done and simulated cycles/s). Silent when stderr is not a terminal
+    (tqdm's ``disable=None``)."""
+
+    def __init__(self, steps, desc, *, disable=None):
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=steps, desc=desc, unit="step", file=sys.stderr,
+                         disable=disable, leave=False, dynamic_ncols=True)
+
+    def phase(self, message):
+        self._bar.set_description_str(message, refresh=True)
+
+    def update(self, done, steps, cycles_per_second):
+        self._bar.n = done
+        self._bar.set_postfix_str(f"{cycles_per_second / 1e3:,.0f} k cycles/s", refresh=False)
+        self._bar.refresh()
+
+    def close(self):
+        self._bar.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
 def run_trainer(args):
     from zohw.configbase import options_to_kwargs
-    from zohw.progress import Spinner
     from zohw.sim.build import SimulationError
-    from zohw.sim.trainer import run_trainer_cosim
+    from zohw.sim.trainer import CHECKPOINT_EVERY, run_trainer_cosim
     from zohw.train_config import TrainerConfig
 
     from .train import trainer_config
 
     cfg = trainer_config(args)
     steps = options_to_kwargs(args, TrainerConfig, ["steps"]).get("steps", TRAINER_STEPS)
+    every = CHECKPOINT_EVERY if args.checkpoint_every is None else args.checkpoint_every
+    if every == 1 or every < 0:
+        raise UsageError(f"checkpoint-every must be 0 (none) or at least 2, not {every}")
     try:
-        with Spinner(f"zohw sim trainer {steps} steps") as spinner:
-            result = run_trainer_cosim(cfg, steps, progress=spinner.phase)
+        with StepBar(steps, f"zohw sim trainer {steps} steps") as bar:
+            result = run_trainer_cosim(cfg, steps, progress=bar.phase, on_progress=bar.update,
+                                       checkpoint_every=every)
     except SimulationError as exc:
         return _simulation_failed("trainer", exc)
     from zohw.sim.kit import format_mismatch
@@ -278,6 +315,10 @@ def run_trainer(args):
           f"{result['steps']} steps, {result['compared']} values compared, "
           f"{result['mismatches']} mismatches; {result['cycles_per_step']} cycles/step "
           f"(model {result['predicted_cycles_per_step']})")
+    rate = result["sim_cycles_per_second"]
+    print(f"  checkpoints after {result['checkpoints'] or 'no'} steps; "
+          f"{result['run_cycles']} cycles simulated in {result['run_wall_seconds']:.1f} s"
+          + (f" ({rate / 1e3:,.0f} k cycles/s)" if rate else ""))
     for m in result["first_mismatches"][:3]:
         print(f"  mismatch: {format_mismatch(m)}")
     if result["error"]:
