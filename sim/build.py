@@ -31,6 +31,7 @@ import functools
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -194,17 +195,24 @@ def _locked(lock_path):
 
 def _run(cmd, *, cwd, env, log, timeout_s, what):
     """Run ``cmd`` with its output appended to ``log``; a failure raises
-    :class:`SimulationError` naming ``what``."""
+    :class:`SimulationError` naming ``what``. On a timeout the command's whole process group
+    is killed (make's compiler children too, which would otherwise run on)."""
     with open(log, "a") as f:
         f.write(f"$ {' '.join(map(str, cmd))}\n")
         f.flush()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=f, stderr=subprocess.STDOUT,
+                                start_new_session=True)
         try:
-            proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=f, stderr=subprocess.STDOUT,
-                                  timeout=timeout_s, check=False)
-        except subprocess.TimeoutExpired as exc:
-            raise SimulationError(f"{what} timed out after {timeout_s} s") from exc
-    if proc.returncode != 0:
-        raise SimulationError(f"{what} failed with exit code {proc.returncode}")
+            returncode = proc.wait(timeout=timeout_s)
+        except BaseException as exc:            # a timeout, or Ctrl-C
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            if isinstance(exc, subprocess.TimeoutExpired):
+                raise SimulationError(f"{what} timed out after {timeout_s} s") from exc
+            raise
+    if returncode != 0:
+        raise SimulationError(f"{what} failed with exit code {returncode}")
 
 
 def _jobs():

@@ -302,8 +302,8 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
     Returns a dict with (at least) :data:`zohw.sw.train.RESULT_KEYS`: ``mode`` ("cosim"),
     ``strategy``, ``steps``, ``test_accuracy`` (the RTL's final weights on the test set),
     ``train_loss`` (per step, ``(L+ + L-) / (2 * batch)`` of the RTL), ``mismatches`` (L+, L-,
-    g of every step, then every weight and write count), ``cycles_per_step`` (measured by the RTL's cycle counter, mean
-    over steps), ``predicted_cycles_per_step`` (:func:`zohw.sw.train.predicted_cycles_per_step`);
+    g of every step, then every weight and write count), ``cycles_per_step`` (measured by the
+    RTL's cycle counter, mean over steps), ``predicted_cycles_per_step`` (:func:`zohw.sw.train.predicted_cycles_per_step`);
     and ``cycle_model_error`` (relative), ``rtl_cycles_per_step`` (the RTL's own schedule
     formula), ``sim_cycles_per_second``, ``build_seconds``, ``sim_seconds``, ``verilog_seconds``,
     ``golden_seconds``, ``run_wall_seconds``, ``first_mismatches``, ``passed``, ``error``,

@@ -236,3 +236,21 @@ def test_pause_generators_are_seeded():
     assert not any(islice(no_pauses(), 100))
     with pytest.raises(ValueError, match=r"pause probability must be in \[0, 1\), not 1.0"):
         next(random_pauses(1.0))
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path):
+    """A build step that times out is killed with its children (make's compilers would
+    otherwise run on for minutes)."""
+    import time
+
+    pidfile = tmp_path / "child.pid"
+    with pytest.raises(runner.SimulationError, match="sleeper timed out after 1 s"):
+        runner._run(["sh", "-c", f"sleep 60 & echo $! > {pidfile}; wait"], cwd=tmp_path,
+                    env=None, log=tmp_path / "log", timeout_s=1, what="sleeper")
+    pid = int(pidfile.read_text())
+    time.sleep(0.2)
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        state = "gone"
+    assert state in ("gone", "Z", "X"), f"child {pid} still running (state {state})"
