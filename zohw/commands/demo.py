@@ -98,8 +98,8 @@ def _demo_system(args, out):
     if rc:
         return rc
     rows = {r["strategy"]: r for r in load("resources.json")["rows"]}
-    print("      " + ", ".join(f"{s} {r['lut_total'] if 'lut_total' in r else r['lut']} LUT "
-                                f"{r['ff']} FF" for s, r in rows.items()))
+    print("      " + ", ".join(f"{s} {r['lut_total']} LUT {r['ff']} FF"
+                                for s, r in rows.items()))
 
     print(f"[5/6] training digits for {args.train_steps} steps in hardware arithmetic "
           f"(pezo-otf) beside float Gaussian MeZO ...", flush=True)
