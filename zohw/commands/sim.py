@@ -14,9 +14,10 @@ least one replay per step, and compares every transfer with
 writes, reads back and streams vectors through the behavioural CIM macro, and compares every
 weight and every result column with :func:`zohw.sw.cim.cim_matvec`.
 
-``zohw sim trainer [trainer options] [--steps T] --json FILE`` runs T training steps on the RTL
-trainer and compares every step's L+, L-, g and the final weights and write counts with
-:func:`zohw.sw.train.train_golden`.
+``zohw sim trainer [trainer options] [--steps T] [--checkpoint-every N] --json FILE`` runs T
+training steps on the RTL trainer and compares every step's L+, L-, g, every weight and write
+count after every N steps (default 1000) and at the end with :func:`zohw.sw.train.train_golden`;
+a progress bar shows the steps and the simulated cycles per second.
 """
 
 import sys
