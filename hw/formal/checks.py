@@ -64,10 +64,14 @@ def _loss(loss_bits=None):
 _NO_RESTORE = dict(gen__restore=lambda s: Const(0), ctl__replay=lambda s: Const(0))
 _VALID_IGNORES_STROBES = dict(valid=lambda s: ~s.busy)
 
-# record one more transfer than the pool has rows: the replayed step wraps its row pointer
-_RECORD = SHIFT.pool_rows + 1
-# load, N fill cycles, INIT, the recorded transfers, a replay, them again, with slack
-_REPLAY_DEPTH = 1 + SHIFT.pool + 2 + 2 * _RECORD + 4
+
+
+def _replay_depth(config, record):
+    """Cycles to load, fill (N), warm up, start, emit ``record`` transfers, replay and emit
+    them again."""
+    s = config.strategy_object
+    return (1 + (config.pool if s.pool else 0) + (1 if s.stream_generators(config) else 0)
+            + 1 + record + 1 + record)
 
 
 def _checks():
@@ -93,6 +97,8 @@ def _checks():
     add("fill-index", "the pool fill writes indices 0..N-1 in order, only in FILL, done with "
         "N-1 (P=2, N=8)", "bmc", SHIFT.pool + 6, _plain(lambda: h.FillHarness(SHIFT)),
         ("fill-sized-2N", lambda: (h.FillHarness(SHIFT.replace(pool=16), pool=8), ())))
+    c.append(Check("fill-index-cover", "a fill completes", "cover", SHIFT.pool + 6,
+                   _plain(lambda: h.FillHarness(SHIFT))))
     for label, cfg in (("stream", STREAM), ("pool", BLOCK)):
         add(f"valid-{label}", f"z.valid low while busy and during strobes ({cfg.strategy})",
             "prove", 2, _plain(lambda cfg=cfg: h.StrobeHarness(cfg)),
@@ -100,16 +106,24 @@ def _checks():
                 h.StrobeHarness(cfg), (patched(engine_module, "Sequencer",
                                                sequencer_factory(**_VALID_IGNORES_STROBES)),)),
              cfg.pool + 6 if cfg.strategy_object.pool else 6))
-    for label, cfg in (("pezo-shift", SHIFT), ("gauss-clt", STREAM)):
-        add(f"replay-{label}", f"after replay the step's words repeat ({cfg.strategy}, P=2, "
-            f"N=8, B=4, {_RECORD} transfers)", "bmc", _REPLAY_DEPTH,
-            _plain(lambda cfg=cfg: h.ReplayHarness(cfg, _RECORD)),
-            ("replay-without-restore", lambda cfg=cfg: (
-                h.ReplayHarness(cfg, _RECORD),
+    add("restore", "replay restores the generators and the rotation counter to the step's "
+        "start (any number of steps and replays)", "prove", 3,
+        _plain(lambda: h.RestoreHarness()),
+        ("replay-without-restore", lambda: (h.RestoreHarness(
+            sequencer=sequencer_factory(**_NO_RESTORE)), ()), 8))
+    for label, cfg, record in (("pezo-shift", SHIFT, SHIFT.pool_rows), ("gauss-clt", STREAM, 2)):
+        depth = _replay_depth(cfg, record)
+        words = f"{record} transfers = {record * cfg.lanes} words"
+        add(f"replay-{label}", f"after replay the step's words repeat ({cfg.strategy}, "
+            f"P={cfg.lanes}, B={cfg.width}"
+            + (f", N={cfg.pool}" if cfg.strategy_object.pool else "") + f", {words})",
+            "bmc", depth, _plain(lambda cfg=cfg, r=record: h.ReplayHarness(cfg, r)),
+            ("replay-without-restore", lambda cfg=cfg, r=record: (
+                h.ReplayHarness(cfg, r),
                 (patched(engine_module, "Sequencer", sequencer_factory(**_NO_RESTORE)),))))
-    c.append(Check("replay-pezo-shift-cover", "a replayed transfer past a full row cycle is "
-                   "reachable", "cover", _REPLAY_DEPTH, _plain(lambda: h.ReplayHarness(SHIFT,
-                                                                                       _RECORD))))
+        c.append(Check(f"replay-{label}-cover", "a replayed transfer at the last recorded "
+                       "position is reachable", "cover", depth,
+                       _plain(lambda cfg=cfg, r=record: h.ReplayHarness(cfg, r))))
 
     def miswired(state, writes_done, forward_done):
         return writes_done & (state != State.UPDATE), forward_done
@@ -139,6 +153,8 @@ def _checks():
     add("loss-accumulator", f"the mini-batch loss stays in [0, loss_max] (batch "
         f"{TRAINER.batch})", "bmc", loss_depth, _plain(_loss),
         ("accumulator-1-bit-short", lambda: (_loss(loss_bits=PLAN.loss_bits - 1), ())))
+    c.append(Check("loss-accumulator-cover", "a loss above loss_max / 2 is reachable", "cover",
+                   loss_depth, _plain(_loss)))
     return tuple(c)
 
 

@@ -3,7 +3,7 @@ free inputs of the check (the solver picks them every cycle, reset included); it
 the shipped components, observes their ports (and, for inductive invariants, their registers
 through :func:`~.observe.elaborated`) and states ``Assert``/``Assume``/``Cover``."""
 
-from amaranth import Array, Module, Mux, Signal, signed
+from amaranth import Array, Cat, Module, Mux, Signal, signed
 from amaranth.hdl import Assert, Assume, Cover
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
@@ -20,7 +20,7 @@ from ..sequencer import Phase, Sequencer
 from ..update_unit import UpdateUnit
 from .observe import elaborated
 
-__all__ = ["GeneratorHarness", "RotationHarness", "FillHarness", "StrobeHarness",
+__all__ = ["GeneratorHarness", "RotationHarness", "FillHarness", "RestoreHarness", "StrobeHarness",
            "ReplayHarness", "ControllerHarness", "UpdateHarness", "LossHarness"]
 
 _STROBES = {"seed": In(32), "load": In(1), "advance": In(1), "replay": In(1), "ready": In(1)}
@@ -113,6 +113,53 @@ class FillHarness(wiring.Component):
             Assert(~fill.fill.done | (w.en & (w.index == N - 1))),
         ]
         m.d.comb += Cover(fill.fill.done)
+        return m
+
+
+class RestoreHarness(wiring.Component):
+    """Sequencer + :class:`GeneratorBank` + the rotation :class:`StepCounter`, as in the engine
+    (``sequencer`` builds the sequencer: a twin passes a mutant). The harness records the
+    generators' state and the counter when a step starts (``init``/``advance``). Properties
+    (inductive, any number of steps and replays): in RUN the checkpoints hold that record, and
+    the cycle after a replay the state and the counter equal it again — so the words, a
+    function of that state, repeat."""
+
+    def __init__(self, source="xorshift32", count=2, modulus=3, sequencer=Sequencer):
+        self._source, self._count, self._modulus = source, count, modulus
+        self._sequencer = sequencer
+        super().__init__(dict(_STROBES))
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.seq = seq = self._sequencer(pool=False, warm=True)
+        bank = GeneratorBank(self._source, self._count)
+        counter = StepCounter(self._modulus)
+        m.submodules.bank, bregs = elaborated(bank, platform)
+        m.submodules.counter, cregs = elaborated(counter, platform)
+        _drive_sequencer(m, seq, self)
+        wiring.connect(m, seq=seq.gen, bank=bank.cmd)
+        m.d.comb += [counter.ctl.seed.eq(seq.ctl.seed), counter.ctl.load.eq(seq.ctl.load),
+                     counter.ctl.warm.eq(seq.ctl.warm), counter.ctl.init.eq(seq.ctl.init),
+                     counter.ctl.advance.eq(seq.ctl.advance),
+                     counter.ctl.replay.eq(seq.ctl.replay),
+                     counter.ctl.transfer.eq(seq.ctl.transfer)]
+        rec_state = Signal.like(bank.state)
+        rec_count = Signal.like(counter.value)
+        # the step's start, seen from the engine's ports: INIT (not overridden by a load) or
+        # an advance while running
+        running = seq.phase == Phase.RUN
+        start = ~self.load & ((seq.phase == Phase.INIT)
+                              | (running & self.advance & ~self.replay))
+        replay = ~self.load & running & self.replay
+        with m.If(start):
+            m.d.sync += [rec_state.eq(bank.state), rec_count.eq(counter.value)]
+        after_replay = Signal()
+        m.d.sync += after_replay.eq(replay)
+        ckpts = Cat(*[bregs[f"ckpt{k}"] for k in range(self._count)])
+        m.d.comb += [Assert(~running | (ckpts == rec_state)),
+                     Assert(~running | (cregs["ckpt"] == rec_count)),
+                     Assert(~after_replay | (bank.state == rec_state)),
+                     Assert(~after_replay | (counter.value == rec_count))]
         return m
 
 
@@ -327,8 +374,8 @@ class UpdateHarness(wiring.Component):
 
 class LossHarness(wiring.Component):
     """The trainer's :class:`LossUnit`. Environment: after ``clear`` at most ``batch`` result
-    vectors (any scores of the result width) before the next ``clear``, as the trainer feeds
-    it. Property: the accumulated loss stays in ``[0, loss_max]`` (the accumulator never wraps).
+    vectors (any results in the output macro's result range, any labels) before the next
+    ``clear``, which comes while the unit is idle, as the trainer feeds it. Property: the accumulated loss stays in ``[0, loss_max]`` (the accumulator never wraps).
     Bounded over a whole mini-batch. ``loss_bits`` below the plan's is the planted bug."""
 
     def __init__(self, config, *, result_bits, score_bits, loss_bits, loss_max):
@@ -350,11 +397,12 @@ class LossHarness(wiring.Component):
                      lu.label.payload.eq(self.label)]
         m.d.comb += [lu.y.payload[c].eq(self.y[c]) for c in range(CLASSES)]
         m.d.comb += Assume(self.label < CLASSES)
+        # vectors since the last clear (a vector taken with the clear counts: its terms follow)
         taken = Signal(range(cfg.batch + 2))
-        with m.If(self.clear):
-            m.d.sync += taken.eq(0)
-        with m.Elif(lu.y.valid & lu.y.ready):
-            m.d.sync += taken.eq(taken + 1)
+        m.d.sync += taken.eq(Mux(self.clear, 0, taken) + (lu.y.valid & lu.y.ready))
+        last = cfg.layer_cims[-1]
+        m.d.comb += [Assume((self.y[c] >= last.result_min) & (self.y[c] <= last.result_max))
+                     for c in range(CLASSES)]
         m.d.comb += [Assume(taken <= cfg.batch), Assume(~self.clear | ~regs["busy"])]
         # start from a cleared accumulator (the trainer clears it before each pass)
         first = Signal(init=1)

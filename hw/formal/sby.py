@@ -4,6 +4,7 @@ directory."""
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -54,20 +55,21 @@ def tools():
     return found
 
 
-def _sby_text(mode, depth, top):
+def _sby_text(mode, depth, top, script=()):
     return "\n".join([
         "[options]", f"mode {mode}", f"depth {depth}", "",
         "[engines]", "smtbmc yices", "",
-        "[script]", "read_rtlil design.il", f"prep -top {top}", "",
+        "[script]", "read_rtlil design.il", f"prep -top {top}", *script, "",
         "[files]", "design.il", "",
     ])
 
 
-def run_sby(design, *, mode, depth, name="check", patches=(), timeout=600, keep=None):
+def run_sby(design, *, mode, depth, name="check", patches=(), script=(), timeout=600,
+            keep=None):
     """Convert ``design`` (an elaboratable whose ports are its free inputs) with every patch of
     ``patches`` (context managers, for planted-bug twins) active, and run SymbiYosys on it.
 
-    ``status`` is ``"pass"`` (proved / no counterexample within ``depth`` / every cover
+    ``script`` adds Yosys commands after ``prep``. ``status`` is ``"pass"`` (proved / no counterexample within ``depth`` / every cover
     reached), ``"fail"`` (a counterexample or an unreachable cover) or ``"error"``.
     """
     if mode not in MODES:
@@ -86,13 +88,18 @@ def run_sby(design, *, mode, depth, name="check", patches=(), timeout=600, keep=
         with open(os.path.join(tmp, "design.il"), "w") as f:
             f.write(text)
         with open(os.path.join(tmp, f"{name}.sby"), "w") as f:
-            f.write(_sby_text(mode, depth, "top"))
+            f.write(_sby_text(mode, depth, "top", script))
+        # a session of its own, so that a timeout ends the solver processes sby started too
+        proc = subprocess.Popen([exe["sby"], "-f", f"{name}.sby"], cwd=tmp, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
         try:
-            proc = subprocess.run([exe["sby"], "-f", f"{name}.sby"], cwd=tmp, env=env,
-                                  capture_output=True, text=True, timeout=timeout)
-            log, rc = proc.stdout + proc.stderr, proc.returncode
-        except subprocess.TimeoutExpired as e:
-            log, rc = f"timed out after {timeout} s\n{e.stdout or ''}", None
+            log, _ = proc.communicate(timeout=timeout)
+            rc = proc.returncode
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            log, _ = proc.communicate()
+            log, rc = f"{log}\ntimed out after {timeout} s", None
         if keep is not None:
             shutil.copytree(tmp, keep, dirs_exist_ok=True)
     seconds = time.monotonic() - t0
