@@ -240,20 +240,25 @@ class ControllerHarness(wiring.Component):
                           "prepared": In(1), "engine_busy": In(1), "writes_done": In(1),
                           "forward_done": In(1), "loss": In(signed(9)), "g_step": In(signed(8))})
 
+    @staticmethod
+    def bounds(patience=2, max_steps=2):
+        """``(step, run, stop)``: cycles of one step at most (five waits and four one-cycle
+        states), of a run of ``max_steps`` (LOAD, PREP and the steps), and from a ``stop`` back
+        to IDLE (PREP and one step)."""
+        step = 5 * patience + 4
+        return step, 1 + patience + max_steps * step, 1 + patience + step
+
     @property
     def step_bound(self):
-        """Cycles of one step at most: five waits and four one-cycle states."""
-        return 5 * self._patience + 4
+        return self.bounds(self._patience, self._max_steps)[0]
 
     @property
     def bound(self):
-        """Cycles of a run of ``max_steps`` at most: LOAD, PREP and the steps."""
-        return 1 + self._patience + self._max_steps * self.step_bound
+        return self.bounds(self._patience, self._max_steps)[1]
 
     @property
     def stop_bound(self):
-        """Cycles from a ``stop`` back to IDLE at most: PREP and one step."""
-        return 1 + self._patience + self.step_bound
+        return self.bounds(self._patience, self._max_steps)[2]
 
     def elaborate(self, platform):
         m = Module()
