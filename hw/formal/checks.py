@@ -9,6 +9,7 @@ from amaranth import Const
 from zohw.config import EngineConfig
 from zohw.train_config import TrainerConfig
 
+from .. import addressing as addressing_module
 from .. import engine as engine_module
 from .. import generators as generators_module
 from .. import update_unit as update_unit_module
@@ -43,6 +44,7 @@ def _plain(harness):
 # pool strategies at P = 2, N = 8 (4 rows), B = 4; unscaled fill (8 cycles)
 SHIFT = EngineConfig(strategy="pezo-shift", lanes=2, width=4, pool=8, scaling="none")
 BLOCK = EngineConfig(strategy="pezo-block", lanes=2, width=4, pool=8, scaling="none")
+ADAPTIVE = SHIFT.replace(scaling="adaptive")
 STREAM = EngineConfig(strategy="gauss-clt", lanes=2, width=4)
 # the smallest trainer: the update and loss units of a batch of 2
 TRAINER = TrainerConfig(batch=2)
@@ -91,6 +93,17 @@ def _checks():
             ("unguarded-seed", lambda s=source: (
                 h.GeneratorHarness(s),
                 (patched(generators_module, "mixed_seed", unguarded_seed),)), 3))
+    add("generator-nonzero-lfsr16", "pezo-block's block-offset LFSR and its checkpoint are "
+        "never zero once seeded", "prove", 3, _plain(lambda: h.BlockLfsrHarness(BLOCK)),
+        ("unguarded-seed", lambda: (h.BlockLfsrHarness(BLOCK),
+                                    (patched(addressing_module, "mixed_seed", unguarded_seed),)),
+         3))
+    add("generator-nonzero-fill", "the pool fill's generator is never zero once seeded, nor "
+        "the checkpoint its adaptive pass 1 restores", "prove", 3,
+        _plain(lambda: h.FillGeneratorHarness(ADAPTIVE)),
+        ("unguarded-seed", lambda: (h.FillGeneratorHarness(ADAPTIVE),
+                                    (patched(generators_module, "mixed_seed", unguarded_seed),)),
+         3))
     add("rotation-index", "pezo-otf's rotation and source indices stay below R (R=3, P=4)",
         "prove", 3, _plain(lambda: h.RotationHarness(3, 4)),
         ("modulus-off-by-one", lambda: (h.RotationHarness(3, 4, modulus=4), ()), 9))

@@ -20,7 +20,8 @@ from ..sequencer import Phase, Sequencer
 from ..update_unit import UpdateUnit
 from .observe import elaborated
 
-__all__ = ["GeneratorHarness", "RotationHarness", "FillHarness", "RestoreHarness", "StrobeHarness",
+__all__ = ["GeneratorHarness", "BlockLfsrHarness", "FillGeneratorHarness",
+           "RotationHarness", "FillHarness", "RestoreHarness", "StrobeHarness",
            "ReplayHarness", "ControllerHarness", "UpdateHarness", "LossHarness"]
 
 _STROBES = {"seed": In(32), "load": In(1), "advance": In(1), "replay": In(1), "ready": In(1)}
@@ -52,6 +53,55 @@ class GeneratorHarness(wiring.Component):
         for k in range(self._count):
             m.d.comb += [Assert((seq.phase == Phase.IDLE) | (regs[f"gen{k}"] != 0)),
                          Assert((seq.phase != Phase.RUN) | (regs[f"ckpt{k}"] != 0))]
+        return m
+
+
+class BlockLfsrHarness(wiring.Component):
+    """Sequencer + the ``pezo-block`` addresser of ``config`` (its 16-bit block-offset LFSR);
+    the pool fill ends whenever the environment says (``fill_done``). Property: once seeded
+    the LFSR is never zero, and in RUN neither is its checkpoint."""
+
+    def __init__(self, config):
+        self._config = config
+        super().__init__({**_STROBES, "fill_done": In(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        m.submodules.seq = seq = Sequencer(pool=True, warm=True)
+        addresser = cfg.strategy_object.addresser(cfg)
+        m.submodules.addresser, regs = elaborated(addresser, platform)
+        _drive_sequencer(m, seq, self)
+        m.d.comb += seq.fill.done.eq(self.fill_done & seq.fill.fill)
+        wiring.connect(m, seq=seq.ctl, addresser=addresser.ctl)
+        m.d.comb += [Assert(seq.phase.as_value() <= Phase.RUN.value),
+                     Assert((seq.phase == Phase.IDLE) | (regs["lfsr"] != 0)),
+                     Assert((seq.phase != Phase.RUN) | (regs["ckpt"] != 0))]
+        return m
+
+
+class FillGeneratorHarness(wiring.Component):
+    """Sequencer + :class:`PoolFill` of ``config`` (adaptive scaling: the fill checkpoints its
+    generator at the start of pass 0 and restores it for pass 1). Property: once seeded the
+    fill generator is never zero, nor its checkpoint from pass 0 on."""
+
+    def __init__(self, config):
+        self._config = config
+        super().__init__(dict(_STROBES))
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.seq = seq = Sequencer(pool=True, warm=False)
+        fill = PoolFill(self._config)
+        m.submodules.fill, regs = elaborated(fill, platform)
+        _drive_sequencer(m, seq, self)
+        wiring.connect(m, seq=seq.fill, fill=fill.fill)
+        gen, ckpt = regs["generator.gen0"], regs["generator.ckpt0"]
+        stage, k, sub = regs["stage"], regs["k"], regs["sub"]
+        seeded = seq.phase != Phase.IDLE
+        # the checkpoint is taken in the first cycle of pass 0 (k = 0, sub = 0, MEASURE)
+        checkpointed = seeded & ((stage != 0) | (k != 0) | (sub != 0))
+        m.d.comb += [Assert(~seeded | (gen != 0)), Assert(~checkpointed | (ckpt != 0))]
         return m
 
 

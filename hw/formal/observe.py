@@ -11,13 +11,20 @@ __all__ = ["elaborated", "patched"]
 
 def elaborated(component, platform=None):
     """``(fragment, signals)``: the component's fragment (add it as the submodule instead of
-    the component) and a dict name → signal of the signals its own statements drive."""
+    the component) and a dict name → signal of the signals its statements drive, those of a
+    submodule as ``"submodule.name"``."""
     fragment = Fragment.get(component, platform)
     signals = {}
-    for stmts in fragment.statements.values():
-        for stmt in stmts:
-            for sig in stmt._lhs_signals():
-                signals.setdefault(sig.name, sig)
+
+    def walk(frag, prefix):
+        for stmts in frag.statements.values():
+            for stmt in stmts:
+                for sig in stmt._lhs_signals():
+                    signals.setdefault(prefix + sig.name, sig)
+        for sub, name, *_ in frag.subfragments:
+            walk(sub, f"{prefix}{name}.")
+
+    walk(fragment, "")
     return fragment, signals
 
 
