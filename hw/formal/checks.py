@@ -44,9 +44,10 @@ def _plain(harness):
 # pool strategies at P = 2, N = 8 (4 rows), B = 4; unscaled fill (8 cycles)
 SHIFT = EngineConfig(strategy="pezo-shift", lanes=2, width=4, pool=8, scaling="none")
 BLOCK = EngineConfig(strategy="pezo-block", lanes=2, width=4, pool=8, scaling="none")
-ADAPTIVE = SHIFT.replace(scaling="adaptive")
+ADAPTIVE = SHIFT.replace(scaling="adaptive")    # two fill passes: checkpoint and restore
 STREAM = EngineConfig(strategy="gauss-clt", lanes=2, width=4)
-# the smallest trainer: the update and loss units of a batch of 2
+# the default trainer with a mini-batch of 2 (the update unit does not depend on the batch;
+# the loss unit's whole pass then fits a bounded check)
 TRAINER = TrainerConfig(batch=2)
 PLAN = TrainerPlan(TRAINER)
 
@@ -65,7 +66,6 @@ def _loss(loss_bits=None):
 
 _NO_RESTORE = dict(gen__restore=lambda s: Const(0), ctl__replay=lambda s: Const(0))
 _VALID_IGNORES_STROBES = dict(valid=lambda s: ~s.busy)
-
 
 
 def _replay_depth(config, record):
