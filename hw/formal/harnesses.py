@@ -8,8 +8,6 @@ from amaranth.hdl import Assert, Assume, Cover
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
-from zohw.config import EngineConfig
-
 from ..controller import Controller, State
 from ..counter import StepCounter
 from ..engine import PerturbationEngine
@@ -430,8 +428,9 @@ class UpdateHarness(wiring.Component):
 class LossHarness(wiring.Component):
     """The trainer's :class:`LossUnit`. Environment: after ``clear`` at most ``batch`` result
     vectors (any results in the output macro's result range, any labels) before the next
-    ``clear``, which comes while the unit is idle, as the trainer feeds it. Property: the accumulated loss stays in ``[0, loss_max]`` (the accumulator never wraps).
-    Bounded over a whole mini-batch. ``loss_bits`` below the plan's is the planted bug."""
+    ``clear``, which comes while the unit is idle, as the trainer feeds it. Property: the
+    accumulated loss stays in ``[0, loss_max]`` (the accumulator never wraps). Bounded over a
+    whole mini-batch. ``loss_bits`` below the plan's is the planted bug."""
 
     def __init__(self, config, *, result_bits, score_bits, loss_bits, loss_max):
         self._config = config

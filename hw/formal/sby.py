@@ -69,8 +69,10 @@ def run_sby(design, *, mode, depth, name="check", patches=(), script=(), timeout
     """Convert ``design`` (an elaboratable whose ports are its free inputs) with every patch of
     ``patches`` (context managers, for planted-bug twins) active, and run SymbiYosys on it.
 
-    ``script`` adds Yosys commands after ``prep``. ``status`` is ``"pass"`` (proved / no counterexample within ``depth`` / every cover
-    reached), ``"fail"`` (a counterexample or an unreachable cover) or ``"error"``.
+    ``script`` adds Yosys commands after ``prep``. ``status`` is ``"pass"`` (proved / no
+    counterexample within ``depth`` / every cover reached), ``"fail"`` (a counterexample or an
+    unreachable cover) or ``"error"`` (an inconclusive induction, a timeout, a tool error).
+    ``keep`` (a directory) receives sby's work directory, traces included.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
