@@ -88,9 +88,9 @@ def hex_rows(words, width):
 
 
 def address_bits(rows):
-    """Address bits of a golden memory of ``rows`` rows (a power of two, at least 16 rows,
-    so that runs of similar length share one Verilator build)."""
-    return max(4, (rows - 1).bit_length())
+    """Address bits of a golden memory of ``rows`` rows: a power of two of at least 4096 rows
+    (at most half a megabyte), so that short runs of one design share one Verilator build."""
+    return max(12, (rows - 1).bit_length())
 
 
 def cross_check(configs, *, seed=1, d=1024, steps=8, reloads=(), backpressure=0.25,
