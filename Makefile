@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test bench resources accuracy readme clean
+.PHONY: venv demo test bench formal resources accuracy readme clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +24,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q tests
 
-# Co-simulation throughput of the default engine (out/bench.json).
+# Throughput measured side by side in one run (co-simulation, Amaranth simulator, golden model
+# against float MeZO), as ratios (out/bench.json).
 bench: $(STAMP)
-	$(VENV)/bin/zohw sim perturb --rng pezo-block --params 4096 --steps 16 --json out/bench.json
+	$(PY) -m zohw.bench --json out/bench.json
+
+# Every SymbiYosys proof and its planted-bug twin (docs/formal.md); tests/test_formal.py runs a
+# subset of them inside `make test`.
+formal: $(STAMP)
+	$(PY) -m zohw.hw.formal -j 2
 
 # The default resource comparison (all strategies x 3 targets, P = 16, B = 8) and its README table.
 resources: $(STAMP)
