@@ -8,6 +8,7 @@ import torch
 from zohw.cim_config import CIMConfig
 from zohw.config import EngineConfig
 from zohw.errors import ConfigError
+from zohw.hw.cim import BehaviouralCIMMacro
 from zohw.sw.cim import cim_matvec
 from zohw.sw.data import batch_indices, load_digits_split, quantize_pixels
 from zohw.sw.train import (batch_loss, cycle_breakdown, forward, golden_step, init_weights,
@@ -89,6 +90,17 @@ def test_config_errors_name_parameter_and_allowed_values(kw, match):
         TrainerConfig(steps="10")
     with pytest.raises(ValueError, match="unknown TrainerConfig keys: foo"):
         TrainerConfig.from_dict({"foo": 1})
+
+
+def test_config_hash_is_hardware_identity():
+    from zohw.hw.trainer import RUNTIME_FIELDS
+    c = TrainerConfig()
+    assert set(RUNTIME_FIELDS) == {"seed", "steps", "init", "init_bits", "eval_every"}
+    assert c.replace(seed=9, steps=5, eval_every=5, init="uniform",
+                     init_bits=3).config_hash == c.config_hash
+    assert c.replace(stride=5).config_hash != c.config_hash      # elaborated: hardware
+    assert c.replace(batch=8).config_hash != c.config_hash
+    assert c.replace(update="sign").lr_shift == 3                 # derived default recomputed
 
 
 # -- arithmetic ---------------------------------------------------------------------------------
@@ -260,6 +272,35 @@ def test_cycle_model():
     d = (predicted_cycles_per_step(cfg.replace(batch=64))
          - predicted_cycles_per_step(cfg.replace(batch=32)))
     assert d == 2 * 32 * 12
+    # macros faster than the loss unit (cpv 3 < 10 classes): the loss unit sets the pace
+    fast = TrainerConfig(model="mlp", hidden=4, batch=4, cim=CIMConfig(input_mode="parallel"))
+    assert cycle_breakdown(fast)["forward_plus"] == 1 + 4 * 10 + (3 + 3 - 10 + 1) + 10 + 1
     assert math.isclose(batch_loss(cfg, torch.zeros(650, dtype=torch.int64),
                                    torch.zeros(1, 65, dtype=torch.int64),
                                    torch.tensor([3])), 9 * 64)
+
+
+class _SlowMacro(BehaviouralCIMMacro):
+    """The behavioural macro as if it took 5 more cycles per vector, with a golden model that
+    adds 2**logit_shift to every result (so the golden model's use of it shows)."""
+
+    @property
+    def cycles_per_vector(self):
+        return super().cycles_per_vector + 5
+
+    def golden(self, weights, x):
+        return super().golden(weights, x) + (1 << TrainerConfig().logit_shift)
+
+
+def test_injected_macro_sets_the_schedule_and_the_golden_layers(data):
+    cfg = TrainerConfig(steps=2, eval_every=2)
+    plain = cycle_breakdown(cfg)
+    slow = cycle_breakdown(cfg, macro=_SlowMacro)
+    assert slow["forward_plus"] - plain["forward_plus"] == cfg.batch * 5
+    assert slow["perturb_plus"] == plain["perturb_plus"]
+    w = torch.zeros(cfg.params, dtype=torch.int64)
+    x = data.x_train[:3]
+    assert torch.equal(forward(cfg, w, x, macro=_SlowMacro), forward(cfg, w, x) + 512)
+    a = train_golden(cfg, data)
+    b = train_golden(cfg, data, macro=_SlowMacro)
+    assert b.cycles - a.cycles == 2 * 2 * cfg.batch * 5

@@ -10,7 +10,7 @@ import torch
 from zohw.cli import main
 from zohw.sw.data import load_digits_split
 from zohw.sw.reference import train_reference
-from zohw.sw.train import train_golden
+from zohw.sw.train import RESULT_KEYS, train_golden
 from zohw.train_config import TrainerConfig
 
 
@@ -50,8 +50,9 @@ def test_train_command_json_and_plot(tmp_path, capsys):
                "--reference", "float-gauss", "--json", str(out), "--plot", str(png)])
     assert rc == 0
     doc = json.loads(out.read_text())
-    for key in ("mode", "strategy", "steps", "test_accuracy", "train_loss", "mismatches",
-                "cycles_per_step", "predicted_cycles_per_step"):
+    assert RESULT_KEYS == ("mode", "strategy", "steps", "test_accuracy", "train_loss",
+                           "mismatches", "cycles_per_step", "predicted_cycles_per_step")
+    for key in RESULT_KEYS:
         assert key in doc
     assert doc["mode"] == "golden" and doc["strategy"] == "pezo-otf" and doc["steps"] == 40
     assert len(doc["train_loss"]) == 40 and doc["mismatches"] == 0
@@ -69,6 +70,8 @@ def test_train_command_json_and_plot(tmp_path, capsys):
     (["--eps-shift", "1"], "zohw train: error: eps_shift must leave room"),
     (["--reference", "adam"], "zohw train: error: reference must be one of"),
     (["--write-lanes", "0"], "zohw train: error: write_lanes must be an integer from 1 to 64"),
+    (["--write-lanes", "2"], "zohw train: error: cim.write_lanes must be 1"),
+    (["--fo-lr", "-1"], "zohw train: error: fo_lr must be a positive number"),
 ])
 def test_train_command_errors_exit_2(tmp_path, capsys, argv, message):
     rc = main(["train", *argv, "--json", str(tmp_path / "x.json")])
@@ -76,6 +79,17 @@ def test_train_command_errors_exit_2(tmp_path, capsys, argv, message):
     assert rc == 2
     assert err.startswith(message) and err.count("\n") == 1
     assert not (tmp_path / "x.json").exists()
+
+
+def test_train_help_comes_from_the_config_and_the_loss_registry(capsys):
+    from zohw.losses import REGISTRY
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for name, loss in REGISTRY.items():
+        assert " ".join(loss.help.split()) in out
+    assert f"{', '.join(REGISTRY)}; default hinge" in out
+    assert "--eval-every STEPS" in out and "default 500" in out
 
 
 def test_train_console_script_exit_code(tmp_path):

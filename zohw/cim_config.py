@@ -55,11 +55,12 @@ class CIMConfig(Config):
     cell_bits: int = param(4, lo=1, hi=8,
                            help="bits stored per (multi-level) cell, a divisor of weight_bits")
     input_bits: int = param(4, lo=1, hi=8, help="bits of an unsigned input element")
-    adc_bits: int = param(8, lo=1, hi=24, help="resolution of the column ADC")
+    adc_bits: int = param(8, lo=1, hi=24, metavar="BITS", help="resolution of the column ADC")
     input_mode: str = param("serial", choices=INPUT_MODES,
                             help="serial: one input bit-plane per pass; parallel: the whole "
                                  "input in one pass")
-    write_lanes: int = param(1, lo=1, hi=64, help="weights written per cycle by the write port")
+    write_lanes: int = param(1, lo=1, hi=64, metavar="N",
+                             help="weights written per cycle by the write port")
     adc_shift: int | None = param(None, derive=_default_adc_shift, lo=0,
                                   hi=lambda c: c.default_adc_shift,
                                   help="LSBs the ADC drops")

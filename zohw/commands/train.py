@@ -7,7 +7,7 @@
 bar — and writes the result. ``--reference`` also trains the float references on the same
 batches (:mod:`zohw.sw.reference`). ``--cosim`` would run the same steps on the Verilated RTL.
 
-JSON keys: ``mode`` ("golden"), ``strategy``, ``steps``, ``test_accuracy`` (final),
+JSON keys (:data:`zohw.sw.train.RESULT_KEYS` first): ``mode`` ("golden"), ``strategy``, ``steps``, ``test_accuracy`` (final),
 ``train_loss`` (per step, (L+ + L−) / (2·batch)), ``mismatches`` (0: golden mode compares
 nothing), ``cycles_per_step`` (golden mode: the cycle model's value — the measured one comes
 from ``--cosim``), ``predicted_cycles_per_step``; then ``accuracy_curve``, ``write_counts``,
@@ -19,64 +19,28 @@ import math
 import os
 import sys
 
+from zohw.errors import UsageError
 from zohw.io import atomic_open, write_json_atomic
 
 from ._engine_options import add_engine_options, engine_config, one_line_errors
 
-#: Keys of the result JSON that scripts rely on (more keys may follow).
-RESULT_KEYS = ("mode", "strategy", "steps", "test_accuracy", "train_loss", "mismatches",
-               "cycles_per_step", "predicted_cycles_per_step")
-
-#: (option, TrainerConfig field, metavar, help) — integers, parsed by :func:`_integer`.
-_INT_OPTIONS = (
-    ("--steps", "steps", "T", "training steps (default 10000)"),
-    ("--batch", "batch", "B", "samples per mini-batch (default 32)"),
-    ("--seed", "seed", "S", "engine seed, 32 bit (default 1)"),
-    ("--eps-shift", "eps_shift", "E", "ε = eps_mult · 2**-E in weight units (default 4)"),
-    ("--eps-mult", "eps_mult", "M", "ε mantissa, 1 to 15 (default 1)"),
-    ("--lr-shift", "lr_shift", "L", "update shift (default: tuned per model/loss/update)"),
-    ("--lr-mult", "lr_mult", "M", "update mantissa, 1 to 15 (default 1)"),
-    ("--lr-decay", "lr_decay", "STEPS", "add 1 to the update shift every STEPS steps (0: off)"),
-    ("--logit-shift", "logit_shift", "K", "scores = CIM results >> K (default 9)"),
-    ("--margin", "margin", "M", "hinge margin in score units (default 64)"),
-    ("--target", "target", "T", "MSE target of the true class (default 64)"),
-    ("--diff-bits", "diff_bits", "BITS", "saturation of L+ - L- (default 16)"),
-    ("--weight-frac", "weight_frac", "BITS", "fraction bits of a weight (default 10)"),
-    ("--hidden", "hidden", "H", "MLP hidden units (default 16)"),
-    ("--hidden-shift", "hidden_shift", "K", "MLP requantisation shift (default 11)"),
-    ("--init-bits", "init_bits", "BITS", "uniform init range ±2**BITS (default 9)"),
-    ("--stride", "stride", "K", "sample-memory stride of the batch order (default 887)"),
-    ("--eval-every", "eval_every", "STEPS", "steps between test evaluations (default 500)"),
-)
-_CHOICE_OPTIONS = (
-    ("--model", "model", "linear or mlp (default linear)"),
-    ("--loss", "loss", "hinge or mse (default hinge)"),
-    ("--update", "update", "sgd or sign (default sgd)"),
-    ("--rounding", "rounding", "update rounding: nearest or floor (default nearest)"),
-    ("--init", "init", "zero or uniform (default: zero for linear, uniform for mlp)"),
-)
-_CIM_OPTIONS = (
-    ("--write-lanes", "write_lanes", "CIM weights written per cycle (default 1)"),
-    ("--adc-bits", "adc_bits", "CIM ADC resolution (default 8)"),
-)
-
-#: Default strategy of ``zohw train`` (the best PeZO-family strategy in the accuracy study).
-DEFAULT_RNG = "pezo-otf"
+#: The CIM macro fields ``zohw train`` exposes (the rest keep CIMConfig's defaults).
+_CIM_FIELDS = ("write_lanes", "adc_bits")
 
 
 def register(subparsers):
+    from zohw.cim_config import CIMConfig
+    from zohw.configbase import add_options
+    from zohw.train_config import DEFAULT_STRATEGY, TrainerConfig
+
     p = one_line_errors(subparsers.add_parser(
         "train", help="zeroth-order training on digits (golden model, or RTL with --cosim)",
         description="Zeroth-order training of a digits classifier in hardware arithmetic: the "
                     "golden model (bit-exact with the RTL trainer) by default, the Verilated RTL "
-                    "with --cosim. The strategy defaults to pezo-otf."))
+                    f"with --cosim. The strategy defaults to {DEFAULT_STRATEGY}."))
     add_engine_options(p, strategy_required=False)
-    for option, field, metavar, help_ in _INT_OPTIONS:
-        p.add_argument(option, dest=f"t_{field}", default=None, metavar=metavar, help=help_)
-    for option, field, help_ in _CHOICE_OPTIONS:
-        p.add_argument(option, dest=f"t_{field}", default=None, metavar="MODE", help=help_)
-    for option, field, help_ in _CIM_OPTIONS:
-        p.add_argument(option, dest=f"c_{field}", default=None, metavar="N", help=help_)
+    add_options(p, TrainerConfig)
+    add_options(p, CIMConfig, _CIM_FIELDS)
     p.add_argument("--cosim", action="store_true",
                    help="run the steps on the Verilated RTL trainer and compare")
     p.add_argument("--reference", action="append", default=[], metavar="KIND",
@@ -90,37 +54,17 @@ def register(subparsers):
     p.set_defaults(func=run_train)
 
 
-def _integer(name, text):
-    try:
-        return int(text, 10)
-    except ValueError:
-        raise TypeError(f"{name} must be an integer, not {text!r}") from None
-
-
 def trainer_config(args):
-    """The :class:`TrainerConfig` the parsed options describe (ValueError/TypeError if
-    invalid)."""
+    """The :class:`TrainerConfig` the parsed options describe (ConfigError if invalid)."""
     from zohw.cim_config import CIMConfig
-    from zohw.train_config import TrainerConfig
+    from zohw.configbase import options_to_kwargs
+    from zohw.train_config import DEFAULT_STRATEGY, TrainerConfig
 
     if getattr(args, "rng", None) is None:
-        args.rng = DEFAULT_RNG
+        args.rng = DEFAULT_STRATEGY
     engine = engine_config(args)
-    cim = {}
-    for _, field, _ in _CIM_OPTIONS:
-        v = getattr(args, f"c_{field}")
-        if v is not None:
-            cim[field] = _integer(field, v)
-    kw = {"engine": engine, "cim": CIMConfig(**cim)}
-    for _, field, _, _ in _INT_OPTIONS:
-        v = getattr(args, f"t_{field}")
-        if v is not None:
-            kw[field] = _integer(field, v)
-    for _, field, _ in _CHOICE_OPTIONS:
-        v = getattr(args, f"t_{field}")
-        if v is not None:
-            kw[field] = v
-    return TrainerConfig(**kw)
+    cim = CIMConfig(**options_to_kwargs(args, CIMConfig, _CIM_FIELDS))
+    return TrainerConfig(engine=engine, cim=cim, **options_to_kwargs(args, TrainerConfig))
 
 
 def _references(args):
@@ -130,7 +74,7 @@ def _references(args):
         for k in item.split(","):
             k = k.strip()
             if k not in REFERENCES:
-                raise ValueError(f"reference must be one of {', '.join(REFERENCES)}, not {k!r}")
+                raise UsageError(f"reference must be one of {', '.join(REFERENCES)}, not {k!r}")
             if k not in kinds:
                 kinds.append(k)
     return kinds
@@ -142,16 +86,16 @@ def _fo_lr(args):
     try:
         v = float(args.fo_lr)
     except ValueError:
-        raise TypeError(f"fo_lr must be a number, not {args.fo_lr!r}") from None
+        raise UsageError(f"fo_lr must be a number, not {args.fo_lr!r}") from None
     if not (v > 0 and math.isfinite(v)):
-        raise ValueError(f"fo_lr must be a positive number, not {args.fo_lr!r}")
+        raise UsageError(f"fo_lr must be a positive number, not {args.fo_lr!r}")
     return v
 
 
 def run_cosim(cfg, args):
     """``--cosim``: run ``cfg`` on the Verilated RTL trainer (:mod:`zohw.sim.trainer_cosim`)
     and return the result dict (same keys as the golden mode, ``mode`` = "cosim")."""
-    from zohw.sim.trainer_cosim import run_trainer_cosim
+    from zohw.sim.trainer import run_trainer_cosim
 
     say = None if args.quiet else (lambda m: print(f"zohw train: {m}", file=sys.stderr))
     return run_trainer_cosim(cfg, progress=say)
@@ -247,9 +191,9 @@ def run_train(args):
     for opt in ("json", "plot"):
         path = getattr(args, opt)
         if path is not None and os.path.isdir(path):
-            raise ValueError(f"{opt} must be a file path, not the directory {path!r}")
+            raise UsageError(f"{opt} must be a file path, not the directory {path!r}")
     if args.plot is not None and not args.plot.lower().endswith(".png"):
-        raise ValueError(f"plot must be a .png file, not {args.plot!r}")
+        raise UsageError(f"plot must be a .png file, not {args.plot!r}")
     if args.cosim:
         doc = run_cosim(cfg, args)
     else:
