@@ -112,27 +112,3 @@ def test_train_cosim_end_to_end(tmp_path):
     assert doc["mode"] == "cosim" and doc["steps"] == 6 and doc["mismatches"] == 0
     assert len(doc["train_loss"]) == 6
     assert doc["cycles_per_step"] == doc["predicted_cycles_per_step"]
-
-
-def test_study_renders_and_updates_readme(tmp_path):
-    from zohw.sw import study
-    report = study.run_study(steps=8, seeds=(1, 2), jobs=1, eval_every=4, progress=False)
-    m = report["summary"]["methods"]
-    assert set(m) == {"gauss-clt", "gauss-icdf", "uniform", "rademacher", "pezo-shift",
-                      "pezo-block", "pezo-otf", "float-gauss", "fo-sgd"}
-    assert len(m["pezo-otf"]["per_seed"]) == 2 and len(m["fo-sgd"]["per_seed"]) == 1
-    md = study.render_markdown(report)
-    assert "| `pezo-shift` (PeZO) | hardware (golden) |" in md
-    readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- accuracy:begin -->\nold\n<!-- accuracy:end -->\ntail\n")
-    assert study.update_readme(readme, report)
-    text = readme.read_text()
-    assert "\nold\n" not in text and text.startswith("intro\n") and text.endswith("tail\n")
-    assert "float MeZO" in text
-    assert not study.update_readme(readme, report)        # idempotent
-    bad = tmp_path / "bad.md"
-    bad.write_text("no markers\n")
-    with pytest.raises(ValueError, match="must contain <!-- accuracy:begin -->"):
-        study.update_readme(bad, report)
-    study.plot_study(tmp_path / "a.png", report)
-    assert (tmp_path / "a.png").stat().st_size > 1000
