@@ -97,7 +97,7 @@ __all__ = ["ZOTrainer", "TrainerPlan", "State", "sample_layout", "trainer_verilo
 
 TRAINER_TOPLEVEL = "zohw_trainer"
 #: TrainerConfig fields the hardware never reads (the configuration's run fields).
-RUNTIME_FIELDS = tuple(n for n, p in TrainerConfig.params().items() if p.run)
+RUNTIME_FIELDS = tuple(n for n, p in TrainerConfig.fields_meta().items() if p.run)
 
 
 class ZOTrainer(wiring.Component):

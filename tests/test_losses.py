@@ -36,8 +36,8 @@ def random_scores(n, lo, hi, seed=0):
 
 def test_registry_drives_config_and_cli():
     assert LOSSES == tuple(REGISTRY) and set(LOSSES) == {"hinge", "mse"}
-    assert TrainerConfig.params()["loss"].choices == LOSSES
-    fields = set(TrainerConfig.params())
+    assert TrainerConfig.fields_meta()["loss"].choices == LOSSES
+    fields = set(TrainerConfig.fields_meta())
     for name, loss in REGISTRY.items():
         assert loss.name == name and loss.help and set(loss.knobs) <= fields
         assert name in TrainerConfig.describe("loss")

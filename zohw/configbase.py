@@ -119,7 +119,7 @@ class Config:
     # -- identity ----------------------------------------------------------------------------
 
     @classmethod
-    def params(cls):
+    def fields_meta(cls):
         """``{field name: Param}`` in declaration order."""
         return {f.name: _meta(f) for f in fields(cls) if _meta(f) is not None}
 
@@ -148,7 +148,7 @@ class Config:
         an error, missing ones take their defaults."""
         if not isinstance(d, dict):
             raise ConfigError(f"a {cls.__name__} must be given as a mapping, not {d!r}")
-        params = cls.params()
+        params = cls.fields_meta()
         names = {f.name for f in fields(cls) if f.init}
         unknown = sorted(set(d) - names)
         if unknown:
@@ -177,7 +177,7 @@ class Config:
     @classmethod
     def describe(cls, name):
         """The help text of field ``name`` with its allowed values and default."""
-        p = cls.params()[name]
+        p = cls.fields_meta()[name]
         default = {f.name: f.default for f in fields(cls)}[name]
         return f"{p.help} ({_allowed_text(p)}; default {_default_text(p, default)})"
 
@@ -227,7 +227,7 @@ def add_options(parser, cls, names=None, *, prefix="", exclude=()):
     ``exclude``) to the argparse ``parser``. Values stay text until
     :func:`options_to_kwargs`, so that a bad value is reported like every other configuration
     error. Returns the names added."""
-    params = cls.params()
+    params = cls.fields_meta()
     if names is None:
         names = [n for n, p in params.items() if not p.nested and n not in exclude]
     for name in names:
@@ -240,7 +240,7 @@ def add_options(parser, cls, names=None, *, prefix="", exclude=()):
 def options_to_kwargs(args, cls, names=None, *, prefix=""):
     """``{field: value}`` for the options of ``cls`` given on the command line, each converted
     to its field's type (a non-integer for an integer field raises :class:`ConfigError`)."""
-    params = cls.params()
+    params = cls.fields_meta()
     if names is None:
         names = [n for n, p in params.items() if not p.nested]
     out = {}

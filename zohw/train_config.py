@@ -65,17 +65,6 @@ def _loss_help():
     return "; ".join(f"{name}: {get_loss(name).help}" for name in LOSSES)
 
 
-class _Params:
-    """``config.params``: d, the weights perturbed per step (flat order: layer by layer,
-    row-major ``r*cols + c``). On the class, ``TrainerConfig.params()`` stays the base's field
-    metadata (a shim until ``Config.params`` is renamed ``fields_meta`` as agreed)."""
-
-    def __get__(self, obj, cls):
-        if obj is None:
-            return Config.__dict__["params"].__get__(None, cls)
-        return sum(obj.layer_sizes)
-
-
 @dataclass(frozen=True)
 class TrainerConfig(Config):
     """Configuration of one zeroth-order trainer.
@@ -187,7 +176,11 @@ class TrainerConfig(Config):
         """Weights per layer (rows · cols)."""
         return tuple(c.rows * c.cols for c in self.layer_cims)
 
-    params = _Params()
+    @property
+    def params(self):
+        """d: the weights perturbed per step (flat order: layer by layer, row-major
+        ``r*cols + c``)."""
+        return sum(self.layer_sizes)
 
     # -- number formats ------------------------------------------------------------------------
 

@@ -46,4 +46,4 @@ def engine_config(args) -> EngineConfig:
 
 
 def _engine_fields():
-    return [n for n, p in EngineConfig.params().items() if not p.nested and n not in _EXCLUDED]
+    return [n for n, p in EngineConfig.fields_meta().items() if not p.nested and n not in _EXCLUDED]

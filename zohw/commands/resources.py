@@ -158,7 +158,7 @@ def _argv_for_record(args, base):
     out = ["--rng", args.rng, "--target", args.target]
     for name in FIELDS:
         if name in ("lanes", "width") or (name in base and base[name] != defaults[name]):
-            out += [EngineConfig.params()[name].flag or f"--{name.replace('_', '-')}",
+            out += [EngineConfig.fields_meta()[name].flag or f"--{name.replace('_', '-')}",
                     str(base[name])]
     if args.scaling is not None:
         out += ["--scaling", args.scaling]
