@@ -35,6 +35,7 @@ import math
 import torch
 
 from zohw.digits import CLASSES, DEFAULT_STRIDE, PIXELS
+from zohw.errors import ConfigError
 
 __all__ = ["DEFAULT_STRIDE", "TEST_EVERY", "quantize_pixels", "load_digits_split",
            "batch_indices", "Digits", "CLASSES", "PIXELS"]
@@ -85,7 +86,7 @@ _CACHE = {}
 def load_digits_split(input_bits=4):
     """Load the bundled digits, apply the fixed split and quantise: a :class:`Digits`."""
     if isinstance(input_bits, bool) or not isinstance(input_bits, int) or not 1 <= input_bits <= 16:
-        raise ValueError(f"input_bits must be an integer from 1 to 16, not {input_bits!r}")
+        raise ConfigError(f"input_bits must be an integer from 1 to 16, not {input_bits!r}")
     if input_bits in _CACHE:
         return _CACHE[input_bits]
     from sklearn.datasets import load_digits   # bundled with scikit-learn: no download
@@ -112,6 +113,7 @@ def batch_indices(n_train, batch, start_step, steps, stride=DEFAULT_STRIDE):
     Returns a LongTensor [steps, batch]: draw n = s·batch + j reads ``(n * stride) % n_train``.
     """
     if math.gcd(stride, n_train) != 1:
-        raise ValueError(f"stride must be coprime with the train-set size {n_train}, not {stride}")
+        raise ConfigError(f"stride must be coprime with the train-set size {n_train}, "
+                          f"not {stride}")
     n = torch.arange(start_step * batch, (start_step + steps) * batch, dtype=torch.int64)
     return ((n * stride) % n_train).view(steps, batch)

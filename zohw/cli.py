@@ -62,7 +62,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.func(args) or 0
-    except (ConfigError, UsageError, ValueError, TypeError) as exc:  # NARROW-AT-INTEGRATION
+    except (ConfigError, UsageError) as exc:
         print(f"zohw {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

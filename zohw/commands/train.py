@@ -93,12 +93,16 @@ def _fo_lr(args):
 
 
 def run_cosim(cfg, args):
-    """``--cosim``: run ``cfg`` on the Verilated RTL trainer (:mod:`zohw.sim.trainer_cosim`)
-    and return the result dict (same keys as the golden mode, ``mode`` = "cosim")."""
+    """``--cosim``: run ``cfg`` on the Verilated RTL trainer (:mod:`zohw.sim.trainer`), every
+    step's L+, L-, g and cycles and every weight and write count at checkpoints and at the end
+    compared with the golden model, and return the result dict (same keys as the golden mode,
+    ``mode`` = "cosim")."""
     from zohw.sim.trainer import run_trainer_cosim
 
-    say = None if args.quiet else (lambda m: print(f"zohw train: {m}", file=sys.stderr))
-    return run_trainer_cosim(cfg, progress=say)
+    from .sim import StepBar
+
+    with StepBar(cfg.steps, "zohw train --cosim", disable=True if args.quiet else None) as bar:
+        return run_trainer_cosim(cfg, progress=bar.phase, on_progress=bar.update)
 
 
 def result_dict(res, references=()):
@@ -213,10 +217,15 @@ def run_train(args):
             runs.append((kind, ref["train_loss"], ref["accuracy_curve"]))
         plot_training(args.plot, runs, title=cfg.summary())
     if not args.quiet:
-        line = (f"zohw train: {doc['mode']} {doc['strategy']} {doc['steps']} steps: "
+        verdict = ""
+        if args.cosim:
+            verdict = (f"{'PASS' if not doc['mismatches'] else 'FAIL'} "
+                       f"({doc['mismatches']} mismatches) ")
+        line = (f"zohw train: {verdict}{doc['mode']} {doc['strategy']} {doc['steps']} steps: "
                 f"test accuracy {doc['test_accuracy']:.4f}, "
                 f"{doc['cycles_per_step']} cycles/step")
         for kind, ref in doc.get("references", {}).items():
             line += f"; {kind} {ref['test_accuracy']:.4f}"
-        print(line, file=sys.stderr)
+        written = [p for p in (args.json, args.plot) if p]
+        print(f"{line}; wrote {', '.join(written)}", file=sys.stderr)
     return 1 if doc["mismatches"] else 0
