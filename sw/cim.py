@@ -7,6 +7,8 @@ over a stack of weight matrices, the batch, the rows and the columns (no Python 
 model (:mod:`zohw.sw.train`) calls it through the macro.
 """
 
+import functools
+
 import torch
 
 from zohw.cim_config import CIMConfig
@@ -77,38 +79,133 @@ def adc(cfg: CIMConfig, column_sums):
 
     Returns the ADC codes ``q``; the reconstructed partial sum is ``q << adc_shift``.
     """
-    return torch.clamp(column_sums >> cfg.adc_shift, max=cfg.adc_max)
+    scaled = column_sums.to(torch.float64) * 2.0 ** -cfg.adc_shift     # exact: A < 2**53
+    return _adc_scaled(cfg, scaled, clip=cfg.adc_can_clip).to(torch.int64)
 
 
-def _column_sums(cfg, w, x):
-    """Exact analog column sums of every pass: ``[K, S, I, B, C]`` for int64 weights
-    ``[K, R, C]`` and inputs ``[B, R]`` (shared) or ``[K, B, R]``.
+def _adc_scaled(cfg, scaled, clip):
+    """The ADC, in place, on column sums already scaled by ``2**-adc_shift`` (float, exact):
+    the floor is the truncating shift (sums are never negative), then the clip."""
+    q = scaled.floor_() if cfg.adc_shift else scaled
+    if clip:
+        q.clamp_(max=cfg.adc_max)
+    return q
 
-    A float matmul is exact here: the sums are integers of at most ``full_scale`` < 2**24
-    (float32) or 2**53 (float64), and much faster than an int64 one.
+
+class _Plan:
+    """Per-configuration constants of :func:`cim_matvec`, built once (see :func:`_plan`).
+
+    ``cells``: ``[2**weight_bits, S + 1]`` float, row u = the S cells of ``u = w + offset``
+    (:func:`_slices`) and a last column ``2**adc_shift``; ``planes``: ``[I, 2**input_bits]``
+    float, column v = the I row drives of v (:func:`_planes`) times ``2**-adc_shift``. A row
+    drive times a cell is then the analog product scaled by ``2**-adc_shift``, and the last
+    column sums the drives exactly (the offset correction rides the same GEMM). ``slice_weight``
+    ``[S + 1]`` = ``2**(adc_shift + k*cell_bits)`` and ``-weight_offset``; ``pass_weight``
+    ``[I]`` = ``2**i`` (the shift-add as two exact matmuls, float32 when every partial sum stays below 2**24).
     """
-    K = w.shape[0]
-    S, R, C = cfg.slices, cfg.rows, cfg.cols
-    cells = _slices(cfg, w)                                            # [K, S, R, C]
-    planes = _planes(cfg, x)                                           # [(K,) I, B, R]
-    ftype = torch.float32 if cfg.full_scale < (1 << 24) else torch.float64
-    if planes.dim() == 3:                       # shared inputs: one GEMM [I*B, R] @ [R, K*S*C]
-        I, B = planes.shape[0], planes.shape[1]
-        rhs = cells.permute(2, 0, 1, 3).reshape(R, K * S * C)
-        sums = (planes.reshape(I * B, R).to(ftype) @ rhs.to(ftype)).to(torch.int64)
-        return sums.view(I, B, K, S, C).permute(2, 3, 0, 1, 4)
-    I, B = planes.shape[1], planes.shape[2]     # per-stack inputs: [K, I*B, R] @ [K, R, S*C]
-    rhs = cells.permute(0, 2, 1, 3).reshape(K, R, S * C)
-    sums = torch.bmm(planes.reshape(K, I * B, R).to(ftype), rhs.to(ftype)).to(torch.int64)
-    return sums.view(K, I, B, S, C).permute(0, 3, 1, 2, 4)
+
+    def __init__(self, cfg):
+        S, I, a = cfg.slices, cfg.input_passes, cfg.adc_shift
+        # GEMM exactness: every partial column sum is a multiple of 2**-a below full_scale *
+        # 2**-a, so it fits the significand when full_scale < 2**24 (float32) or 2**53.
+        self.ftype = torch.float32 if cfg.full_scale < (1 << 24) else torch.float64
+        u = torch.arange(1 << cfg.weight_bits, dtype=torch.int64) - cfg.weight_offset
+        cells = _slices(cfg, u.view(-1, 1)).view(S, -1).T                   # [2**wb, S]
+        extra = torch.full((cells.shape[0], 1), 1 << a, dtype=torch.int64)
+        self.cells = torch.cat([cells, extra], dim=1).to(self.ftype).contiguous()
+        v = torch.arange(1 << cfg.input_bits, dtype=torch.int64).view(1, -1)
+        self.planes = (_planes(cfg, v).view(I, -1).to(self.ftype) * 2.0 ** -a).contiguous()
+        ks = [2.0 ** (a + k * cfg.cell_bits) for k in range(S)] + [-float(cfg.weight_offset)]
+        # shift-add exactness: every term is an integer and every partial sum lies between
+        # -offset * rows * input_max and full_scale * sum_k 2**(k*cb) * sum_i 2**i
+        pos = cfg.full_scale * sum(1 << (k * cfg.cell_bits) for k in range(S)) * ((1 << I) - 1)
+        bound = max(pos, cfg.weight_offset * cfg.rows * cfg.input_max)
+        if bound >= 1 << 53:            # beyond CIMConfig's limits (at most ~2**50)
+            raise ValueError(f"CIM configuration {cfg.name} exceeds the golden model's exact "
+                             f"float64 range (bound {bound} >= 2**53)")
+        self.ytype = torch.float32 if bound < (1 << 24) else torch.float64
+        self.slice_weight = torch.tensor(ks, dtype=self.ytype)
+        self.pass_weight = torch.tensor([2.0 ** i for i in range(I)], dtype=self.ytype)
+        self.clip = cfg.adc_can_clip
+
+
+@functools.lru_cache(maxsize=64)
+def _plan(cfg):
+    return _Plan(cfg)
+
+
+def _gemm(cfg, p, w, x):
+    """Scaled analog column sums of every pass, ``[K, I, B, C, S + 1]`` (last: the drive sums),
+    for int64 weights ``[K, R, C]`` and inputs ``[B, R]`` (shared) or ``[K, B, R]``.
+
+    Table look-ups give the cells and the row drives; ``index_select`` rejects every index
+    outside a table, which is exactly a weight or input out of range (the caller then
+    explains). A float GEMM is exact here (see :class:`_Plan`) and much faster than int64.
+    """
+    K, R, C = w.shape
+    cells = p.cells.index_select(0, (w + cfg.weight_offset).view(-1)).view(K, R, -1)
+    I = p.planes.shape[0]
+    planes = p.planes.index_select(1, x.reshape(-1))                   # [I, (K,) B * R]
+    if x.dim() == 2:                    # shared inputs: [I*B, R] @ [K, R, C*(S+1)]
+        B = x.shape[0]
+        sums = torch.matmul(planes.view(I * B, R), cells)
+    else:                               # per-stack inputs: [K, I*B, R] @ [K, R, C*(S+1)]
+        B = x.shape[1]
+        planes = planes.view(I, K, B, R).transpose(0, 1).reshape(K, I * B, R)
+        sums = torch.bmm(planes, cells)
+    return sums.view(K, I, B, C, -1)
+
+
+def _checked(cfg, weights, x):
+    """Weights ``[K, R, C]`` and inputs ``[B, R]`` / ``[K, B, R]`` as int64 (shapes and types
+    checked here; ranges by the table look-ups), and whether the weights were one matrix."""
+    for name, t in (("weights", weights), ("x", x)):
+        if not isinstance(t, torch.Tensor) or t.dtype.is_floating_point:
+            raise TypeError(f"{name} must be an integer tensor, not {_describe(t)}")
+    if weights.dim() not in (2, 3) or tuple(weights.shape[-2:]) != (cfg.rows, cfg.cols):
+        check_weights(cfg, weights)
+    if x.dim() not in (1, 2, 3) or x.shape[-1] != cfg.rows:
+        check_inputs(cfg, x)
+    w = weights if weights.dtype == torch.int64 else weights.to(torch.int64)
+    xs = x if x.dtype == torch.int64 else x.to(torch.int64)
+    single = w.dim() == 2
+    if xs.dim() == 1:
+        xs = xs.unsqueeze(0)
+    if single and xs.dim() == 3:
+        raise ValueError(f"x must have shape (batch, {cfg.rows}) for one weight matrix, "
+                         f"not {tuple(xs.shape)}")
+    if xs.dim() == 3 and xs.shape[0] != w.shape[0]:
+        raise ValueError(f"x must have shape ({w.shape[0]}, batch, {cfg.rows}) for "
+                         f"{w.shape[0]} weight matrices, not {tuple(xs.shape)}")
+    return (w.unsqueeze(0) if single else w), xs, single
+
+
+def _column_sums(cfg, weights, x):
+    """Scaled column sums ``[K, I, B, C, S + 1]`` of checked operands (see :func:`_gemm`); a
+    weight or an input out of range raises the validation error naming it."""
+    w, xs, single = _checked(cfg, weights, x)
+    p = _plan(cfg)
+    try:
+        sums = _gemm(cfg, p, w, xs)
+    except (IndexError, RuntimeError):
+        check_weights(cfg, weights)     # out of a table: say which operand and its range
+        check_inputs(cfg, x)
+        raise
+    if not sums.numel():                # nothing looked up: check the ranges explicitly
+        check_weights(cfg, weights)
+        check_inputs(cfg, x)
+    return p, sums, single
 
 
 def cim_passes(cfg: CIMConfig, weights, x):
     """Exact analog column sums of every pass: ``[slices, input_passes, batch, cols]``."""
-    w = check_weights(cfg, weights)
-    xs = check_inputs(cfg, x)
-    xs = xs.unsqueeze(0) if xs.dim() == 1 else xs
-    return _column_sums(cfg, w.view(1, cfg.rows, cfg.cols), xs)[0]
+    check_weights(cfg, weights)
+    if weights.dim() != 2:
+        raise ValueError(f"weights must have shape ({cfg.rows}, {cfg.cols}), "
+                         f"not {tuple(weights.shape)}")
+    _, sums, _ = _column_sums(cfg, weights, x)
+    a = sums[0, ..., :cfg.slices].to(torch.float64) * 2.0 ** cfg.adc_shift       # exact
+    return a.to(torch.int64).permute(3, 0, 1, 2)
 
 
 def cim_matvec(cfg: CIMConfig, weights, x):
@@ -121,21 +218,18 @@ def cim_matvec(cfg: CIMConfig, weights, x):
 
     ``Y[c] = sum_k sum_i (adc(A_ki[c]) << adc_shift) << (k*cell_bits + i)
     - 2**(weight_bits-1) * sum_r x[r]`` — equal to ``x @ weights`` when ``cfg.adc_exact``.
+    The pass sums are one GEMM (:func:`_gemm`), the ADC works on them in place, and the
+    shift-add (with the offset correction in the last column) is two exact matmuls.
     """
-    w = check_weights(cfg, weights)
-    xs = check_inputs(cfg, x)
-    xs = xs.unsqueeze(0) if xs.dim() == 1 else xs
-    single = w.dim() == 2
-    if single and xs.dim() == 3:
-        raise ValueError(f"x must have shape (batch, {cfg.rows}) for one weight matrix, "
-                         f"not {tuple(xs.shape)}")
-    stack = w.unsqueeze(0) if single else w
-    recon = adc(cfg, _column_sums(cfg, stack, xs)) << cfg.adc_shift      # [K, S, I, B, C]
-    k = torch.arange(cfg.slices, dtype=torch.int64).view(1, -1, 1, 1, 1) * cfg.cell_bits
-    i = torch.arange(cfg.input_passes, dtype=torch.int64).view(1, 1, -1, 1, 1)
-    y = (recon << (k + i)).sum(dim=(1, 2))                               # [K, B, C]
-    xsum = xs.sum(dim=-1, keepdim=True)
-    y = y - cfg.weight_offset * (xsum if xsum.dim() == 3 else xsum.unsqueeze(0))
+    p, sums, single = _column_sums(cfg, weights, x)
+    K, I, B, C, S1 = sums.shape
+    q = _adc_scaled(cfg, sums, clip=False)
+    if p.clip:                          # never the drive sums in the last column
+        q[..., :S1 - 1].clamp_(max=cfg.adc_max)
+    y = torch.matmul(q.view(K, I * B * C, S1).to(p.ytype), p.slice_weight)
+    if I > 1:
+        y = torch.matmul(p.pass_weight, y.view(K, I, B * C))
+    y = y.to(torch.int64).view(K, B, C)
     return y[0] if single else y
 
 

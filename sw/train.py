@@ -70,8 +70,13 @@ def rshift_round(v, k, rounding="nearest"):
         return v
     if rounding == "floor":
         return v >> k
-    mag = (v.abs() + (1 << (k - 1))) >> k
-    return torch.where(v < 0, -mag, mag)
+    return (v + _round_bias(v < 0, k)) >> k
+
+
+def _round_bias(negative, k):
+    """``2**(k-1) - [v < 0]``: ``(v + bias) >> k`` rounds half away from zero (for v < 0,
+    ``floor((v + 2**(k-1) - 1) / 2**k) = -floor((|v| + 2**(k-1)) / 2**k)``)."""
+    return (1 << (k - 1)) - negative.to(torch.int64)
 
 
 def unflatten(cfg: TrainerConfig, flat):
@@ -99,22 +104,39 @@ def forward(cfg: TrainerConfig, flat_w, x, exact_reference=False, macro=None):
     """
     single = flat_w.dim() == 1
     stack = flat_w.unsqueeze(0) if single else flat_w
-    layers = unflatten(cfg, stack)
-    macros = layer_macros(cfg, macro)
+    y = _forward(cfg, _layers(cfg, macro), stack, x, exact_reference)
+    return y[0] if single else y
 
-    def mv(mac, w, xin):
+
+def _layers(cfg, macro=None):
+    """``(macro, cim config, first flat index)`` of every layer (resolved once per run: the
+    configs of an MLP's layers are built on every ``layer_cims`` access)."""
+    out, start = [], 0
+    for mac, c in zip(layer_macros(cfg, macro), cfg.layer_cims):
+        out.append((mac, c, start))
+        start += c.rows * c.cols
+    return out
+
+
+def _forward(cfg, layers, stack, x, exact_reference=False):
+    """:func:`forward` of a stack [K, d] with the layers of :func:`_layers`."""
+    K = stack.shape[0]
+
+    def mv(layer, xin):
+        mac, c, start = layer
+        w = stack[:, start:start + c.rows * c.cols].view(K, c.rows, c.cols)
         if not exact_reference:
             return mac.golden(w, xin)
-        xin = xin if xin.dim() == 3 else xin.expand(w.shape[0], *xin.shape)
-        return torch.stack([mac.golden(w[j], xin[j]) for j in range(w.shape[0])])
+        xin = xin if xin.dim() == 3 else xin.expand(K, *xin.shape)
+        return torch.stack([mac.golden(w[j], xin[j]) for j in range(K)])
 
-    y = mv(macros[0], layers[0], x)
+    y = mv(layers[0], x)
     if cfg.model == "mlp":
-        c2 = cfg.layer_cims[1]
-        h = torch.clamp(y >> cfg.hidden_shift, 0, c2.input_max)
-        bias = torch.full((*h.shape[:-1], 1), c2.input_max, dtype=torch.int64)
-        y = mv(macros[1], layers[1], torch.cat([h, bias], dim=-1))
-    return y[0] if single else y
+        imax = layers[1][1].input_max
+        h = torch.clamp(y >> cfg.hidden_shift, 0, imax)
+        bias = torch.full((*h.shape[:-1], 1), imax, dtype=torch.int64)
+        y = mv(layers[1], torch.cat([h, bias], dim=-1))
+    return y
 
 
 def scores(cfg: TrainerConfig, y):
@@ -130,10 +152,14 @@ def sample_losses(cfg: TrainerConfig, s, labels):
 
 def batch_loss(cfg: TrainerConfig, flat_w, x, labels, macro=None):
     """L: the integer loss summed over the mini-batch (a stack [K, d] of weights gives [K])."""
-    s = scores(cfg, forward(cfg, flat_w, x, macro=macro))
-    if s.dim() == 2:
-        return int(sample_losses(cfg, s, labels).sum())
-    return sample_losses(cfg, s, labels).sum(-1)
+    if flat_w.dim() == 1:
+        return int(_batch_losses(cfg, _layers(cfg, macro), flat_w.unsqueeze(0), x, labels)[0])
+    return _batch_losses(cfg, _layers(cfg, macro), flat_w, x, labels)
+
+
+def _batch_losses(cfg, layers, stack, x, labels):
+    """[K] batch losses of a weight stack [K, d] (the layers of :func:`_layers`)."""
+    return sample_losses(cfg, scores(cfg, _forward(cfg, layers, stack, x)), labels).sum(-1)
 
 
 def predict(cfg: TrainerConfig, flat_w, x, macro=None):
@@ -166,13 +192,70 @@ def perturbation(cfg: TrainerConfig, z):
     return shift(z * cfg.eps_mult, cfg.delta_shift)
 
 
+def _gain(cfg, g):
+    """G of the update ``Delta = -rshift(z * G)``: ``g * lr_mult`` (sgd) or
+    ``sign(g) * lr_mult`` (sign)."""
+    if cfg.update == "sign":
+        g = (g > 0) - (g < 0)
+    return g * cfg.lr_mult
+
+
 def update_delta(cfg: TrainerConfig, g, z, step=0):
     """Δ of the update of step ``step`` for a saturated loss difference g (python int) and
     words z [d]."""
-    if cfg.update == "sign":
-        g = (g > 0) - (g < 0)
-    p = z * (g * cfg.lr_mult)
-    return -rshift_round(p, cfg.lr_shift_at(step), cfg.rounding)
+    return -_Words(cfg, z.unsqueeze(0)).descent(0, _gain(cfg, g), cfg.lr_shift_at(step))
+
+
+def write_counts(delta, w_minus, w_new):
+    """Writes a step issues per weight (0 to 3; a write of the cell's current value is
+    suppressed): both perturbation writes unless delta = 0, the update write unless
+    ``w_new == w - delta``. Element-wise, so also for a run of steps ``[n, d]``."""
+    return 2 * (delta != 0).to(torch.int64) + (w_new != w_minus).to(torch.int64)
+
+
+class _Words:
+    """What the steps of a run need from their engine words ``z`` ``[n, d]``, computed for the
+    whole run at once: ``delta`` (:func:`perturbation`), ``signed`` = ``[delta, -delta]``
+    per step (``w + signed[j]`` is the stack of both perturbed weights) and, per update shift
+    and sign of G, the rounding bias of ``rshift_round(z * G)`` (the sign of ``z * G`` is
+    the sign of z times that of G)."""
+
+    def __init__(self, cfg, z):
+        self._cfg, self.z = cfg, z
+        self.delta = perturbation(cfg, z)
+        self.signed = torch.stack([self.delta, -self.delta], dim=1)
+        self._bias = {}
+
+    def descent(self, j, G, k):
+        """``rshift_round(z[j] * G, k, rounding)``: minus the update of step j's words."""
+        if k == 0:
+            return self.z[j] * G
+        if self._cfg.rounding == "floor" or G == 0:
+            return (self.z[j] * G) >> k
+        key = (k, G > 0)
+        bias = self._bias.get(key)
+        if bias is None:
+            bias = self._bias[key] = _round_bias(self.z < 0 if G > 0 else self.z > 0, k)
+        t = torch.add(bias[j], self.z[j], alpha=G)
+        t >>= k
+        return t
+
+
+def _step(cfg, run, w, words, j, x, labels, step, out=None):
+    """Step ``step`` on weights w with row j of ``words``: ``(w_new, l_plus, l_minus, g)``;
+    ``run`` holds the per-configuration constants (:func:`_run_constants`)."""
+    layers, lo, hi, dmin, dmax = run
+    l_plus, l_minus = _batch_losses(cfg, layers, w + words.signed[j], x, labels).tolist()
+    g = max(dmin, min(dmax, l_plus - l_minus))
+    t = words.descent(j, _gain(cfg, g), cfg.lr_shift_at(step))
+    w_new = torch.sub(w, t, out=out)
+    w_new.clamp_(lo, hi)
+    return w_new, l_plus, l_minus, g
+
+
+def _run_constants(cfg, macro):
+    lo, hi = cfg.weight_range
+    return _layers(cfg, macro), lo, hi, cfg.diff_min, cfg.diff_max
 
 
 def golden_step(cfg: TrainerConfig, w, z, x, labels, step=0, macro=None):
@@ -182,16 +265,11 @@ def golden_step(cfg: TrainerConfig, w, z, x, labels, step=0, macro=None):
     step issues per weight (0 to 3; suppressed when the value does not change): a zero word
     (delta = 0) skips both perturbation writes, so sparse words (many zeros) save writes.
     """
-    delta = perturbation(cfg, z)
-    w_minus = w - delta
-    lpm = batch_loss(cfg, torch.stack([w + delta, w_minus]), x, labels, macro).tolist()
-    l_plus, l_minus = lpm
-    g = max(cfg.diff_min, min(cfg.diff_max, l_plus - l_minus))
-    lo, hi = cfg.weight_range
-    w_new = torch.clamp(w + update_delta(cfg, g, z, step), lo, hi)
-    moved = (delta != 0).to(torch.int64)
-    writes = 2 * moved + (w_new != w_minus).to(torch.int64)
-    return w_new, l_plus, l_minus, g, writes
+    words = _Words(cfg, z.unsqueeze(0))
+    w_new, l_plus, l_minus, g = _step(cfg, _run_constants(cfg, macro), w, words, 0, x, labels,
+                                      step)
+    delta = words.delta[0]
+    return w_new, l_plus, l_minus, g, write_counts(delta, w - delta, w_new)
 
 
 # -- cycle model ------------------------------------------------------------------------------
@@ -261,14 +339,24 @@ def _train_golden(cfg, data, progress, z_source, macro):
     if z_source is None:
         def z_source(first, count):
             return golden_perturbations(cfg.engine, cfg.seed, d, count, first_step=first)
-    w = init_weights(cfg)
     T = cfg.steps
-    l_plus = torch.zeros(T, dtype=torch.int64)
-    l_minus = torch.zeros(T, dtype=torch.int64)
-    gs = torch.zeros(T, dtype=torch.int64)
-    writes = torch.zeros(d, dtype=torch.int64)
+    res = TrainResult(cfg, init_weights(cfg), torch.zeros(T, dtype=torch.int64),
+                      torch.zeros(T, dtype=torch.int64), torch.zeros(T, dtype=torch.int64),
+                      torch.zeros(d, dtype=torch.int64))
+    with torch.inference_mode():        # no autograd bookkeeping: a step is ~30 tiny ops
+        _train_loop(cfg, data, z_source, macro, res, bar_desc=progress and
+                    f"golden {cfg.engine.strategy}")
+    res.weights = res.weights.clone()   # a normal tensor again (inference tensors are frozen)
+    res.cycles = predicted_cycles_per_step(cfg, macro) * cfg.steps
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+def _train_loop(cfg, data, z_source, macro, res, bar_desc):
+    """The steps of :func:`train_golden` into ``res`` (its tensors pre-allocated)."""
+    T, d = cfg.steps, cfg.params
+    w = res.weights
     points = _eval_points(cfg)
-    res = TrainResult(cfg, w, l_plus, l_minus, gs, writes)
 
     def evaluate(step):
         res.eval_steps.append(step)
@@ -277,29 +365,36 @@ def _train_golden(cfg, data, progress, z_source, macro):
 
     evaluate(0)
     bar = None
-    if progress:
+    if bar_desc:
         from tqdm import tqdm
-        bar = tqdm(total=T, unit="step", desc=f"golden {cfg.engine.strategy}", leave=False)
+        bar = tqdm(total=T, unit="step", desc=bar_desc, leave=False)
+    run = _run_constants(cfg, macro)
+    lp_all, lm_all, g_all = [], [], []
     next_eval = 1
     for first in range(0, T, Z_CHUNK):
         n = min(Z_CHUNK, T - first)
-        zs = z_source(first, n)
+        words = _Words(cfg, z_source(first, n))
         idx = batch_indices(data.n_train, cfg.batch, first, n, cfg.stride)
+        xs, ys = data.x_train[idx], data.y_train[idx]
+        # the weights after every step of the chunk (row 0: before); write counts at the end
+        traj = torch.empty(n + 1, d, dtype=torch.int64)
+        traj[0] = w
         for k in range(n):
             s = first + k
-            x = data.x_train[idx[k]]
-            y = data.y_train[idx[k]]
-            w, lp, lm, g, wr = golden_step(cfg, w, zs[k], x, y, s, macro)
-            l_plus[s], l_minus[s], gs[s] = lp, lm, g
-            writes += wr
+            w, lp, lm, g = _step(cfg, run, w, words, k, xs[k], ys[k], s, out=traj[k + 1])
+            lp_all.append(lp)
+            lm_all.append(lm)
+            g_all.append(g)
             if s + 1 == points[next_eval]:
                 evaluate(s + 1)
                 next_eval += 1
+        res.write_counts += write_counts(words.delta, traj[:-1] - words.delta, traj[1:]).sum(0)
+        w = traj[n].clone()
         if bar is not None:
             bar.update(n)
     if bar is not None:
         bar.close()
     res.weights = w
-    res.cycles = predicted_cycles_per_step(cfg, macro) * T
-    res.seconds = time.perf_counter() - t0
-    return res
+    res.l_plus.copy_(torch.tensor(lp_all, dtype=torch.int64))
+    res.l_minus.copy_(torch.tensor(lm_all, dtype=torch.int64))
+    res.g.copy_(torch.tensor(g_all, dtype=torch.int64))
