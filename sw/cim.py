@@ -99,9 +99,9 @@ class _Plan:
     (:func:`_slices`) and a last column ``2**adc_shift``; ``planes``: ``[I, 2**input_bits]``
     float, column v = the I row drives of v (:func:`_planes`) times ``2**-adc_shift``. A row
     drive times a cell is then the analog product scaled by ``2**-adc_shift``, and the last
-    column sums the drives exactly (the offset correction rides the same GEMM). ``slice_weight``
-    ``[S + 1]`` = ``2**(adc_shift + k*cell_bits)`` and ``-weight_offset``; ``pass_weight``
-    ``[I]`` = ``2**i`` (the shift-add as two exact matmuls, float32 when every partial sum stays below 2**24).
+    column sums the drives exactly (the offset correction rides the same GEMM).
+    ``pass_weight`` ``[(S + 1) * I]``: the shift-add weight of pass (k, i),
+    ``2**(adc_shift + k*cell_bits + i)``, and ``-weight_offset * 2**i`` for the drive sums.
     """
 
     def __init__(self, cfg):
@@ -115,7 +115,6 @@ class _Plan:
         self.cells = torch.cat([cells, extra], dim=1).to(self.ftype).contiguous()
         v = torch.arange(1 << cfg.input_bits, dtype=torch.int64).view(1, -1)
         self.planes = (_planes(cfg, v).view(I, -1).to(self.ftype) * 2.0 ** -a).contiguous()
-        ks = [2.0 ** (a + k * cfg.cell_bits) for k in range(S)] + [-float(cfg.weight_offset)]
         # shift-add exactness: every term is an integer and every partial sum lies between
         # -offset * rows * input_max and full_scale * sum_k 2**(k*cb) * sum_i 2**i
         pos = cfg.full_scale * sum(1 << (k * cfg.cell_bits) for k in range(S)) * ((1 << I) - 1)
@@ -124,8 +123,9 @@ class _Plan:
             raise ValueError(f"CIM configuration {cfg.name} exceeds the golden model's exact "
                              f"float64 range (bound {bound} >= 2**53)")
         self.ytype = torch.float32 if bound < (1 << 24) else torch.float64
-        self.slice_weight = torch.tensor(ks, dtype=self.ytype)
-        self.pass_weight = torch.tensor([2.0 ** i for i in range(I)], dtype=self.ytype)
+        ks = [2.0 ** (a + k * cfg.cell_bits) for k in range(S)] + [-float(cfg.weight_offset)]
+        self.pass_weight = torch.tensor([k * 2.0 ** i for k in ks for i in range(I)],
+                                        dtype=self.ytype)
         self.clip = cfg.adc_can_clip
 
 
@@ -135,25 +135,27 @@ def _plan(cfg):
 
 
 def _gemm(cfg, p, w, x):
-    """Scaled analog column sums of every pass, ``[K, I, B, C, S + 1]`` (last: the drive sums),
-    for int64 weights ``[K, R, C]`` and inputs ``[B, R]`` (shared) or ``[K, B, R]``.
+    """Scaled analog column sums of every pass, ``[K, C, S + 1, I, B]`` (slice S: the drive
+    sums), for int64 weights ``[K, R, C]`` and inputs ``[B, R]`` (shared) or ``[K, B, R]``.
 
     Table look-ups give the cells and the row drives; ``index_select`` rejects every index
     outside a table, which is exactly a weight or input out of range (the caller then
-    explains). A float GEMM is exact here (see :class:`_Plan`) and much faster than int64.
+    explains). A float GEMM is exact here (see :class:`_Plan`) and much faster than int64;
+    it multiplies the transposed look-ups (no copy) so that the passes (k, i) of a column
+    are adjacent for the shift-add.
     """
     K, R, C = w.shape
-    cells = p.cells.index_select(0, (w + cfg.weight_offset).view(-1)).view(K, R, -1)
+    cells = p.cells.index_select(0, (w + cfg.weight_offset).reshape(-1)).view(K, R, -1)
     I = p.planes.shape[0]
     planes = p.planes.index_select(1, x.reshape(-1))                   # [I, (K,) B * R]
-    if x.dim() == 2:                    # shared inputs: [I*B, R] @ [K, R, C*(S+1)]
+    if x.dim() == 2:                    # shared inputs: [K, C*(S+1), R] @ [R, I*B]
         B = x.shape[0]
-        sums = torch.matmul(planes.view(I * B, R), cells)
-    else:                               # per-stack inputs: [K, I*B, R] @ [K, R, C*(S+1)]
+        sums = torch.matmul(cells.transpose(1, 2), planes.view(I * B, R).T)
+    else:                               # per-stack inputs: [K, C*(S+1), R] @ [K, R, I*B]
         B = x.shape[1]
-        planes = planes.view(I, K, B, R).transpose(0, 1).reshape(K, I * B, R)
-        sums = torch.bmm(planes, cells)
-    return sums.view(K, I, B, C, -1)
+        planes = planes.view(I, K, B, R).permute(1, 3, 0, 2).reshape(K, R, I * B)
+        sums = torch.bmm(cells.transpose(1, 2), planes)
+    return sums.view(K, C, -1, I, B)
 
 
 def _checked(cfg, weights, x):
@@ -181,7 +183,7 @@ def _checked(cfg, weights, x):
 
 
 def _column_sums(cfg, weights, x):
-    """Scaled column sums ``[K, I, B, C, S + 1]`` of checked operands (see :func:`_gemm`); a
+    """Scaled column sums ``[K, C, S + 1, I, B]`` of checked operands (see :func:`_gemm`); a
     weight or an input out of range raises the validation error naming it."""
     w, xs, single = _checked(cfg, weights, x)
     p = _plan(cfg)
@@ -204,8 +206,8 @@ def cim_passes(cfg: CIMConfig, weights, x):
         raise ValueError(f"weights must have shape ({cfg.rows}, {cfg.cols}), "
                          f"not {tuple(weights.shape)}")
     _, sums, _ = _column_sums(cfg, weights, x)
-    a = sums[0, ..., :cfg.slices].to(torch.float64) * 2.0 ** cfg.adc_shift       # exact
-    return a.to(torch.int64).permute(3, 0, 1, 2)
+    a = sums[0, :, :cfg.slices].to(torch.float64) * 2.0 ** cfg.adc_shift       # exact
+    return a.to(torch.int64).permute(1, 2, 3, 0)
 
 
 def cim_matvec(cfg: CIMConfig, weights, x):
@@ -219,17 +221,15 @@ def cim_matvec(cfg: CIMConfig, weights, x):
     ``Y[c] = sum_k sum_i (adc(A_ki[c]) << adc_shift) << (k*cell_bits + i)
     - 2**(weight_bits-1) * sum_r x[r]`` — equal to ``x @ weights`` when ``cfg.adc_exact``.
     The pass sums are one GEMM (:func:`_gemm`), the ADC works on them in place, and the
-    shift-add (with the offset correction in the last column) is two exact matmuls.
+    shift-add (with the offset correction as one more slice) is one exact matmul.
     """
     p, sums, single = _column_sums(cfg, weights, x)
-    K, I, B, C, S1 = sums.shape
+    K, C, S1, I, B = sums.shape
     q = _adc_scaled(cfg, sums, clip=False)
-    if p.clip:                          # never the drive sums in the last column
-        q[..., :S1 - 1].clamp_(max=cfg.adc_max)
-    y = torch.matmul(q.view(K, I * B * C, S1).to(p.ytype), p.slice_weight)
-    if I > 1:
-        y = torch.matmul(p.pass_weight, y.view(K, I, B * C))
-    y = y.to(torch.int64).view(K, B, C)
+    if p.clip:                          # never the drive sums (slice S)
+        q[:, :, :S1 - 1].clamp_(max=cfg.adc_max)
+    y = torch.matmul(p.pass_weight, q.view(K * C, S1 * I, B).to(p.ytype))     # [K*C, B]
+    y = y.view(K, C, B).transpose(1, 2).to(torch.int64, memory_format=torch.contiguous_format)
     return y[0] if single else y
 
 
