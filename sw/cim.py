@@ -228,7 +228,10 @@ def cim_matvec(cfg: CIMConfig, weights, x):
     q = _adc_scaled(cfg, sums, clip=False)
     if p.clip:                          # never the drive sums (slice S)
         q[:, :, :S1 - 1].clamp_(max=cfg.adc_max)
-    y = torch.matmul(p.pass_weight, q.view(K * C, S1 * I, B).to(p.ytype))     # [K*C, B]
+    q = q.view(K * C, S1 * I, B)
+    if q.dtype != p.ytype:
+        q = q.to(p.ytype)
+    y = torch.matmul(p.pass_weight, q)                                  # [K*C, B]
     y = y.view(K, C, B).transpose(1, 2).to(torch.int64, memory_format=torch.contiguous_format)
     return y[0] if single else y
 

@@ -32,8 +32,8 @@ from zohw.train_config import TrainerConfig
 
 __all__ = ["shift", "rshift_round", "forward", "scores", "sample_losses", "batch_loss",
            "unflatten", "init_weights", "perturbation", "update_delta", "golden_step",
-           "accuracy", "cycle_breakdown", "predicted_cycles_per_step", "TrainResult",
-           "train_golden", "Z_CHUNK", "RESULT_KEYS"]
+           "write_counts", "accuracy", "cycle_breakdown", "predicted_cycles_per_step",
+           "TrainResult", "train_golden", "Z_CHUNK", "RESULT_KEYS"]
 
 #: Steps of engine words generated at a time (bounds memory: Z_CHUNK · d int64).
 Z_CHUNK = 500
@@ -216,15 +216,15 @@ def write_counts(delta, w_minus, w_new):
 class _Words:
     """What the steps of a run need from their engine words ``z`` ``[n, d]``, computed for the
     whole run at once: ``delta`` (:func:`perturbation`), ``signed`` = ``[delta, -delta]``
-    per step (``w + signed[j]`` is the stack of both perturbed weights) and, per update shift
-    and sign of G, the rounding bias of ``rshift_round(z * G)`` (the sign of ``z * G`` is
-    the sign of z times that of G)."""
+    per step (``w + signed[j]`` is the stack of both perturbed weights) and, per sign of G,
+    ``-[z * G < 0]`` for the rounding bias of ``rshift_round(z * G)`` (the sign of ``z * G``
+    is the sign of z times that of G)."""
 
     def __init__(self, cfg, z):
         self._cfg, self.z = cfg, z
         self.delta = perturbation(cfg, z)
         self.signed = torch.stack([self.delta, -self.delta], dim=1)
-        self._bias = {}
+        self._neg = {}
 
     def descent(self, j, G, k):
         """``rshift_round(z[j] * G, k, rounding)``: minus the update of step j's words."""
@@ -232,11 +232,11 @@ class _Words:
             return self.z[j] * G
         if self._cfg.rounding == "floor" or G == 0:
             return (self.z[j] * G) >> k
-        key = (k, G > 0)
-        bias = self._bias.get(key)
-        if bias is None:
-            bias = self._bias[key] = _round_bias(self.z < 0 if G > 0 else self.z > 0, k)
-        t = torch.add(bias[j], self.z[j], alpha=G)
+        neg = self._neg.get(G > 0)
+        if neg is None:
+            neg = self._neg[G > 0] = -(self.z < 0 if G > 0 else self.z > 0).to(torch.int64)
+        t = torch.add(neg[j], self.z[j], alpha=G)       # z * G - [z * G < 0]
+        t += 1 << (k - 1)
         t >>= k
         return t
 
