@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 __all__ = ["atomic_open", "write_text_atomic", "write_bytes_atomic", "write_json_atomic",
-           "save_npz_atomic", "run_directory", "scratch_directory", "RUN_MAX_AGE_S"]
+           "save_npz_atomic", "run_directory", "scratch_directory", "RUN_MAX_AGE_S",
+           "check_output_path"]
 
 #: Run directories older than this are removed by the next :func:`run_directory`.
 RUN_MAX_AGE_S = 24 * 3600
@@ -103,3 +104,63 @@ def scratch_directory(prefix):
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _usage_error(message):
+    from zohw.errors import UsageError
+
+    return UsageError(message)
+
+
+def _check_writable_dir(option, directory, what):
+    """``directory`` exists, is a directory, and a file can be created in it (a real probe:
+    ``os.access`` says yes to root even where the file system refuses)."""
+    if not directory.exists():
+        raise _usage_error(f"{option}: {what} {str(directory)!r} does not exist")
+    if not directory.is_dir():
+        raise _usage_error(f"{option}: {what} {str(directory)!r} is not a directory")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise _usage_error(f"{option}: {what} {str(directory)!r} is not writable")
+    try:
+        fd, probe = tempfile.mkstemp(dir=directory, prefix=".zohw-probe-")
+    except OSError as exc:
+        raise _usage_error(f"{option}: {what} {str(directory)!r} is not writable "
+                           f"({exc.strerror or exc})") from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+
+
+def check_output_path(option, path, *, suffix=None, directory=False, create_parents=False):
+    """Check, before any work starts, that ``path`` (the value of the option named ``option``,
+    e.g. ``"--json"``) can be written; raise :class:`~zohw.errors.UsageError` with one line
+    naming the option and the problem otherwise.
+
+    A file path (``directory=False``) must not be empty, not be a directory, end in ``suffix``
+    if given (e.g. ``".png"``), and its parent must be an existing writable directory. An
+    output directory (``directory=True``) must not be an existing file. With
+    ``create_parents`` the missing part of the path will be made: the nearest existing
+    ancestor must be a writable directory. Returns ``path`` as a :class:`Path`.
+    """
+    if path is None or str(path).strip() == "":
+        raise _usage_error(f"{option} must be a path, not an empty string")
+    p = Path(path)
+    if directory:
+        if p.exists() and not p.is_dir():
+            raise _usage_error(f"{option}: {str(p)!r} exists and is not a directory")
+    else:
+        if suffix is not None and not p.name.lower().endswith(suffix):
+            raise _usage_error(f"{option} must be a {suffix} file, not {str(path)!r}")
+        if p.is_dir():
+            raise _usage_error(f"{option} must be a file path, not the directory {str(path)!r}")
+    parent = p.absolute().parent
+    if p.exists() and directory:
+        _check_writable_dir(option, p, "directory")
+    elif create_parents:
+        ancestor = parent
+        while not ancestor.exists() and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+        _check_writable_dir(option, ancestor, "directory")
+    else:
+        _check_writable_dir(option, parent, "parent directory")
+    return p

@@ -29,7 +29,25 @@ def register(subparsers):
     p.set_defaults(func=run)
 
 
+def check_args(args):
+    """Every option checked before the first step runs (UsageError naming the option)."""
+    from zohw.errors import UsageError
+    from zohw.io import check_output_path
+
+    from .sim import MAX_WORDS
+
+    for name in ("params", "steps", "train_steps", "cosim_steps"):
+        value = getattr(args, name)
+        if value < 1:
+            raise UsageError(f"{name.replace('_', '-')} must be at least 1, not {value}")
+    if args.params * args.steps > MAX_WORDS:
+        raise UsageError(f"params x steps must be at most {MAX_WORDS} words, not "
+                         f"{args.params} x {args.steps} = {args.params * args.steps}")
+    check_output_path("-o/--output", args.output, directory=True, create_parents=True)
+
+
 def run(args):
+    check_args(args)
     from zohw.config import EngineConfig
     from zohw.io import write_json_atomic
     from zohw.progress import Spinner

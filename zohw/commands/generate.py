@@ -12,7 +12,7 @@ import hashlib
 from pathlib import Path
 
 from zohw.errors import UsageError
-from zohw.io import write_json_atomic, write_text_atomic
+from zohw.io import check_output_path, write_json_atomic, write_text_atomic
 
 from ._engine_options import add_engine_options, engine_config, one_line_errors
 
@@ -28,6 +28,11 @@ def register(subparsers):
     p.set_defaults(func=run)
 
 
+def check_top(top):
+    if top is not None and not top.isidentifier():
+        raise UsageError(f"top must be a Verilog identifier, not {top!r}")
+
+
 def generate(config, output, top=None):
     """Write ``<top>.v`` and ``manifest.json`` for ``config`` into ``output``; returns the
     manifest."""
@@ -36,11 +41,8 @@ def generate(config, output, top=None):
     from zohw.toolchain import tool_versions
 
     top = top or DEFAULT_TOPLEVEL
-    if not top.isidentifier():
-        raise UsageError(f"top must be a Verilog identifier, not {top!r}")
-    output = Path(output)
-    if output.exists() and not output.is_dir():
-        raise UsageError(f"output {output} exists and is not a directory")
+    check_top(top)
+    output = check_output_path("-o/--output", output, directory=True, create_parents=True)
     text = engine_verilog(config, name=top)
     verilog_name = f"{top}.v"
     manifest = {
@@ -66,6 +68,8 @@ def generate(config, output, top=None):
 
 def run(args):
     config = engine_config(args)
+    check_top(args.top)
+    check_output_path("-o/--output", args.output, directory=True, create_parents=True)
     try:
         manifest = generate(config, args.output, args.top)
     except OSError as exc:

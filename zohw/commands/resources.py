@@ -10,6 +10,7 @@ import time
 from zohw.config import EngineConfig, SCALINGS
 from zohw.configbase import add_options, options_to_kwargs
 from zohw.errors import UsageError
+from zohw.io import check_output_path
 from zohw.resources.targets import TARGETS
 from zohw.strategies import KNOBS
 
@@ -86,12 +87,11 @@ def run_command(args):
     base = _base(args)
     sweep = rp.parse_sweep(args.sweep)
     jobs_n = rp.parse_int("jobs", args.jobs, lo=1) if args.jobs is not None else None
-    for opt in ("json", "markdown", "plot"):
-        path = getattr(args, opt)
-        if path is not None and os.path.isdir(path):
-            raise UsageError(f"{opt} must be a file path, not the directory {path!r}")
-    if args.plot is not None and not args.plot.lower().endswith(".png"):
-        raise UsageError(f"plot must be a .png file, not {args.plot!r}")
+    for opt, suffix in (("json", None), ("markdown", None), ("plot", ".png")):
+        if getattr(args, opt) is not None:
+            check_output_path(f"--{opt}", getattr(args, opt), suffix=suffix)
+    if args.cache_dir is not None:
+        check_output_path("--cache-dir", args.cache_dir, directory=True, create_parents=True)
 
     entries, jobs, skipped = rp.plan(specs, targets, base, sweep, args.scaling, args.pool_read)
     if not entries:

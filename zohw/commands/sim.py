@@ -23,13 +23,17 @@ a progress bar shows the steps and the simulated cycles per second.
 import sys
 
 from zohw.errors import UsageError
-from zohw.io import save_npz_atomic, write_json_atomic
+from zohw.io import check_output_path, save_npz_atomic, write_json_atomic
 
 from ._engine_options import add_engine_options, engine_config, one_line_errors
 
 #: Keys of the result JSON of ``zohw sim engine``/``perturb`` that scripts rely on (more keys
 #: may follow).
 RESULT_KEYS = ("strategy", "config_hash", "words_compared", "mismatches", "steps", "replays")
+#: Largest ``--params`` x ``--steps`` of ``zohw sim engine``/``perturb``: the golden stream
+#: and the testbench keep every word in memory (~64 bytes a word all told), so 2**24 words
+#: is about 1 GiB.
+MAX_WORDS = 1 << 24
 #: Steps of ``zohw sim trainer`` unless ``--steps`` is given.
 TRAINER_STEPS = 200
 
@@ -127,6 +131,16 @@ def _check_run_args(args):
     if args.steps < 1:
         raise UsageError(f"steps must be at least 1, not {args.steps}")
     _check_probability("backpressure", args.backpressure)
+    if args.params * args.steps > MAX_WORDS:
+        raise UsageError(f"params x steps must be at most {MAX_WORDS} words (2**24, about 1 GiB "
+                         f"of golden and testbench memory), not {args.params} x {args.steps} = "
+                         f"{args.params * args.steps}")
+
+
+def _check_outputs(args):
+    check_output_path("--json", args.json)
+    if getattr(args, "dump", None) is not None:
+        check_output_path("--dump", args.dump, suffix=".npz")
 
 
 def _write(path, doc):
@@ -179,6 +193,7 @@ def run_perturb(args):
 
     config = engine_config(args)
     _check_run_args(args)
+    _check_outputs(args)
     try:
         with Spinner(f"zohw sim {args.target} {config.name}") as spinner:
             result = cross_check([config], seed=args.seed, d=args.params, steps=args.steps,
@@ -231,6 +246,7 @@ def run_cim(args):
         raise UsageError(f"phases must be at least 1, not {args.phases}")
     _check_probability("backpressure", args.backpressure)
     _check_probability("input_gaps", args.input_gaps)
+    _check_outputs(args)
     try:
         with Spinner(f"zohw sim cim {cfg.name}") as spinner:
             result = cim_cosim(cfg, vectors=args.vectors, phases=args.phases, seed=args.seed,
@@ -296,13 +312,15 @@ def run_trainer(args):
     from zohw.sim.trainer import CHECKPOINT_EVERY, run_trainer_cosim
     from zohw.train_config import TrainerConfig
 
-    from .train import trainer_config
+    from .train import check_stride, trainer_config
 
     cfg = trainer_config(args)
     steps = options_to_kwargs(args, TrainerConfig, ["steps"]).get("steps", TRAINER_STEPS)
     every = CHECKPOINT_EVERY if args.checkpoint_every is None else args.checkpoint_every
     if every == 1 or every < 0:
         raise UsageError(f"checkpoint-every must be 0 (none) or at least 2, not {every}")
+    check_stride(cfg)
+    _check_outputs(args)
     try:
         with StepBar(steps, f"zohw sim trainer {steps} steps") as bar:
             result = run_trainer_cosim(cfg, steps, progress=bar.phase, on_progress=bar.update,

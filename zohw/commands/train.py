@@ -16,11 +16,10 @@ configuration.
 """
 
 import math
-import os
 import sys
 
 from zohw.errors import UsageError
-from zohw.io import atomic_open, write_json_atomic
+from zohw.io import atomic_open, check_output_path, write_json_atomic
 
 from ._engine_options import add_engine_options, engine_config, one_line_errors
 
@@ -65,6 +64,17 @@ def trainer_config(args):
     engine = engine_config(args)
     cim = CIMConfig(**options_to_kwargs(args, CIMConfig, _CIM_FIELDS))
     return TrainerConfig(engine=engine, cim=cim, **options_to_kwargs(args, TrainerConfig))
+
+
+def check_stride(cfg):
+    """The mini-batch stride must be coprime with the train-set size: checked before any
+    training (the data code would only find out at the first batch)."""
+    from zohw.sw.data import load_digits_split
+
+    n_train = load_digits_split().n_train
+    if math.gcd(cfg.stride, n_train) != 1:
+        raise UsageError(f"stride must be coprime with the train-set size {n_train}, "
+                         f"not {cfg.stride}")
 
 
 def _references(args):
@@ -192,12 +202,13 @@ def run_train(args):
     cfg = trainer_config(args)
     kinds = _references(args)
     fo_lr = _fo_lr(args)
-    for opt in ("json", "plot"):
-        path = getattr(args, opt)
-        if path is not None and os.path.isdir(path):
-            raise UsageError(f"{opt} must be a file path, not the directory {path!r}")
-    if args.plot is not None and not args.plot.lower().endswith(".png"):
-        raise UsageError(f"plot must be a .png file, not {args.plot!r}")
+    if args.cosim and kinds:
+        raise UsageError("--reference cannot be used with --cosim (the co-simulation trains "
+                         "no float reference)")
+    check_stride(cfg)
+    check_output_path("--json", args.json)
+    if args.plot is not None:
+        check_output_path("--plot", args.plot, suffix=".png")
     if args.cosim:
         doc = run_cosim(cfg, args)
     else:
