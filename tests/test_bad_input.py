@@ -232,6 +232,28 @@ def test_bad_command_line(argv, expected, tmp_path, monkeypatch, capsys, no_work
     assert (tmp_path / "afile").read_text() == "x"
 
 
+GOOD = [
+    ["sim", "perturb", *ENGINE, "--json", "r.json", "--dump", "z.npz"],
+    ["sim", "cim", "--json", "r.json"],
+    ["sim", "trainer", "--steps", "4", "--json", "r.json"],
+    ["train", "--steps", "10", "--json", "r.json", "--plot", "r.png"],
+    ["train", "--steps", "10", "--cosim", "--json", "r.json"],
+    ["resources", "--target", "xilinx7", "--json", "r.json", "--cache-dir", "new/c"],
+    ["generate", *ENGINE, "-o", "new/out"],
+    ["demo", "-o", "new/demo"],
+]
+
+
+@pytest.mark.parametrize("argv", GOOD, ids=[" ".join(a)[:70] for a in GOOD])
+def test_good_input_reaches_the_work(argv, tmp_path, monkeypatch, no_work):
+    """The table's guard is live: valid options get past every check to the (replaced) work,
+    so a check done only after the work would fail the table above."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(AssertionError, match="work must not start"):
+        cli.main(argv)
+    assert not (tmp_path / "r.json").exists()
+
+
 def test_unwritable_output_is_refused_for_root_too(tmp_path):
     """The check probes with a real file, not only os.access (which says yes to root)."""
     from zohw.errors import UsageError

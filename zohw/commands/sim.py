@@ -146,9 +146,8 @@ def _check_outputs(args):
 def _write(path, doc):
     try:
         write_json_atomic(path, doc)
-    except OSError as exc:
-        raise UsageError(f"cannot write {exc.filename or 'output'}: "
-                         f"{exc.strerror or exc}") from None
+    except OSError as exc:   # checked up front; this is a race (e.g. the disk filled up)
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _simulation_failed(command, exc):
@@ -215,8 +214,7 @@ def run_perturb(args):
             save_npz_atomic(args.dump, z=z.to(torch.int64).numpy(),
                             lsb=np.float64(config.lsb))
         except OSError as exc:
-            raise UsageError(f"cannot write {exc.filename or 'output'}: "
-                             f"{exc.strerror or exc}") from None
+            raise UsageError(f"cannot write {args.dump}: {exc.strerror or exc}") from None
     status = "PASS" if doc["passed"] else "FAIL"
     print(f"{status} {config.summary()}: {doc['words_compared']} words compared over "
           f"{doc['steps']} steps and {doc['replays']} replays, {doc['mismatches']} mismatches")
