@@ -123,9 +123,8 @@ def _check_writable_dir(option, directory, what):
         raise _usage_error(f"{option}: {what} {str(directory)!r} is not writable")
     try:
         fd, probe = tempfile.mkstemp(dir=directory, prefix=".zohw-probe-")
-    except OSError as exc:
-        raise _usage_error(f"{option}: {what} {str(directory)!r} is not writable "
-                           f"({exc.strerror or exc})") from None
+    except OSError:
+        raise _usage_error(f"{option}: {what} {str(directory)!r} is not writable") from None
     os.close(fd)
     with contextlib.suppress(OSError):
         os.unlink(probe)
