@@ -13,7 +13,7 @@ from amaranth.lib.wiring import In, Out
 
 from zohw.config import EngineConfig
 
-__all__ = ["EngineBank", "bank_verilog", "BANK_TOPLEVEL"]
+__all__ = ["EngineBank", "bank_verilog", "strategy_configs", "BANK_TOPLEVEL"]
 
 BANK_TOPLEVEL = "zohw_engine_bank"
 
@@ -72,3 +72,29 @@ def bank_verilog(configs, name=BANK_TOPLEVEL, engine_factory=None) -> str:
     from zohw.hw.verilog import component_verilog
 
     return component_verilog(EngineBank(configs, engine_factory), name)
+
+
+def strategy_configs(lanes, width, pool, *, source_offset=0, **fields):
+    """One :class:`EngineConfig` per :func:`zohw.strategies.combinations` pair (strategy and
+    accepted scaling), sources alternating between ``lfsr32`` and ``xorshift32`` (starting at
+    ``SOURCES[source_offset]``) so both are exercised; two lists with offsets 0 and 1 give every
+    combination both. The pool strategies alternate their ``pool_read`` port (``comb``,
+    ``sync``); a knob with ``bank_values`` takes value ``source_offset`` of them."""
+    from zohw.config import POOL_READS, SOURCES
+    from zohw.strategies import REGISTRY, combinations
+
+    configs = []
+    pool_reads = 0
+    for strategy, scaling in combinations():
+        s = REGISTRY[strategy]
+        source = SOURCES[(len(configs) + source_offset) % len(SOURCES)]
+        extra = {k.name: k.bank_values[source_offset % len(k.bank_values)]
+                 for k in s.knobs if k.bank_values and k.name not in fields}
+        extra.update(fields)
+        if s.pool and "pool_read" not in fields:
+            # alternate the pool's read port so both kinds are cross-checked
+            extra["pool_read"] = POOL_READS[pool_reads % len(POOL_READS)]
+            pool_reads += 1
+        configs.append(EngineConfig(strategy=strategy, scaling=scaling, lanes=lanes,
+                                    width=width, pool=pool, source=source, **extra))
+    return configs

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from zohw.config import SOURCES, EngineConfig
-from zohw.sim.cosim import strategy_configs
+from zohw.sim.bank import strategy_configs
 from zohw.sim.engine import cross_check
 from zohw.strategies import combinations
 from zohw.sw.perturb import golden_perturbations, golden_stream

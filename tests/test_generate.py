@@ -8,7 +8,7 @@ import pytest
 from zohw import cli, io
 from zohw.config import EngineConfig
 from zohw.hw.verilog import engine_verilog
-from zohw.sim.cosim import strategy_configs
+from zohw.sim.bank import strategy_configs
 from zohw.sim.build import verilator_lint
 from zohw.toolchain import tool_versions
 

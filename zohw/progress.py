@@ -12,7 +12,7 @@ class Spinner(contextlib.AbstractContextManager):
     second from a background thread. Silent when stderr is not a terminal (tqdm's
     ``disable=None``), so logs and tests stay clean.
 
-    Use :meth:`phase` as the ``progress`` callback of :func:`zohw.sim.cosim.cross_check`.
+    Use :meth:`phase` as the ``progress`` callback of :func:`zohw.sim.engine.cross_check`.
     """
 
     def __init__(self, desc, *, file=None, disable=None):
