@@ -62,7 +62,9 @@ def param(default, *, help, lo=None, hi=None, allowed=None, choices=None, derive
     of :attr:`Config.config_hash`). ``nested=True`` marks a configuration object. ``optional``
     lets ``None`` stand. ``flag`` and ``metavar`` name the command-line option (default
     ``--name-with-dashes``). ``kind`` is the value type (default: ``str`` with ``choices``,
-    the nested type, else ``int``).
+    the nested type, else ``int``); ``kind=tuple`` is a tuple of integers, each bounded by
+    ``lo``/``hi`` (a list is accepted and stored as a tuple; on the command line
+    ``32,16`` or ``none`` for the empty tuple).
     """
     if kind is None:
         kind = str if choices is not None else (type(default) if nested else int)
@@ -90,6 +92,8 @@ class Config:
             if p.derive is not None and getattr(self, f.name) is None:
                 object.__setattr__(self, f.name, p.derive(self))
                 derived.append(f.name)
+            if p.kind is tuple and isinstance(getattr(self, f.name), list):
+                object.__setattr__(self, f.name, tuple(getattr(self, f.name)))   # from JSON
             self._validate_field(f.name, p)
         # Not a field: which values were derived, so that replace() derives them again.
         object.__setattr__(self, "_derived_fields", frozenset(derived))
@@ -107,6 +111,14 @@ class Config:
         elif p.kind is int:
             lo, hi = p.bounds(self)
             _integer(name, value, lo, hi, p.allowed)
+        elif p.kind is tuple:
+            lo, hi = p.bounds(self)
+            if not isinstance(value, tuple) or any(
+                    isinstance(v, bool) or not isinstance(v, int)
+                    or (lo is not None and v < lo) or (hi is not None and v > hi)
+                    for v in value):
+                raise ConfigError(f"{name} must be a tuple of integers {range_text(lo, hi)}, "
+                                  f"not {value!r}")
         elif p.kind is bool:
             if not isinstance(value, bool):
                 raise ConfigError(f"{name} must be true or false, not {value!r}")
@@ -193,9 +205,11 @@ def _allowed_text(p):
         return ", ".join(p.choices)
     if p.allowed is not None:
         return ", ".join(map(str, p.allowed))
-    if p.kind is int:
+    if p.kind in (int, tuple):
         text = range_text(None if callable(p.lo) else p.lo, None if callable(p.hi) else p.hi)
         text = f"an integer {text}" if text else "an integer"
+        if p.kind is tuple:
+            text = f"comma-separated, each {text}, or none"
         moving = [side for side, b in (("lower", p.lo), ("upper", p.hi)) if callable(b)]
         if moving:
             text += f", {' and '.join(moving)} bound set by other fields"
@@ -209,6 +223,8 @@ def _default_text(p, default):
         return f"derived: {doc}" if doc else "derived from the other fields"
     if default is MISSING:
         return "required"
+    if p.kind is tuple:
+        return ",".join(map(str, default)) or "none"
     return str(default)
 
 
@@ -254,6 +270,19 @@ def options_to_kwargs(args, cls, names=None, *, prefix=""):
                 out[name] = int(text, 10)
             except ValueError:
                 raise ConfigError(f"{name} must be an integer, not {text!r}") from None
+        elif p.kind is tuple:
+            out[name] = _int_tuple(name, text)
         else:
             out[name] = text
     return out
+
+
+def _int_tuple(name, text):
+    """``"32,16"`` → ``(32, 16)``; ``"none"`` → ``()`` (the values' ranges are the field's)."""
+    if text.strip().lower() == "none":
+        return ()
+    try:
+        return tuple(int(part, 10) for part in text.split(","))
+    except ValueError:
+        raise ConfigError(f"{name} must be comma-separated integers (e.g. 32,16) or none, "
+                          f"not {text!r}") from None

@@ -1,4 +1,9 @@
-"""Constants of the digits task (one definition each; :mod:`zohw.sw.data` documents them)."""
+"""Constants of the bundled digits data set (the default ``TrainerConfig.dataset``).
+
+A trainer's shape comes from its configuration (``TrainerConfig.inputs``, ``classes``,
+``label_bits``, ``stride``, derived from the data set); these are digits' values, kept for the
+code and tests that name the digits task itself.
+"""
 
 __all__ = ["CLASSES", "PIXELS", "DEFAULT_STRIDE", "LABEL_BITS"]
 

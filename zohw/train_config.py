@@ -17,17 +17,21 @@ Fixed-point conventions (all integers, see ``docs/trainer.md``)
 * Update step: ``lr_mult * 2**-lr_shift`` multiplies the (saturated) loss difference times z.
 """
 
+import functools
+import math
 from dataclasses import dataclass
 
 from zohw.cim_config import CIMConfig
 from zohw.config import EngineConfig
 from zohw.configbase import Config, ConfigError, param
-from zohw.digits import CLASSES, DEFAULT_STRIDE, PIXELS
+from zohw.digits import CLASSES, PIXELS
 from zohw.losses import LOSSES, get as get_loss
 
 __all__ = ["MODELS", "LOSSES", "UPDATES", "ROUNDINGS", "INITS", "CLASSES", "PIXELS",
-           "DEFAULT_STRATEGY", "TrainerConfig", "default_lr_shift"]
+           "DEFAULT_STRATEGY", "MAX_HIDDEN_LAYERS", "MAX_WIDTH", "MAX_PARAMS", "MAX_TILES",
+           "TrainerConfig", "default_lr_shift"]
 
+#: What ``TrainerConfig.model`` reads: "linear" (no hidden layer) or "mlp" (any depth).
 MODELS = ("linear", "mlp")
 UPDATES = ("sgd", "sign")
 ROUNDINGS = ("nearest", "floor")
@@ -35,6 +39,13 @@ INITS = ("zero", "uniform")
 #: Default perturbation strategy of the trainer (the best PeZO-family strategy in the accuracy
 #: study).
 DEFAULT_STRATEGY = "pezo-otf"
+#: Capacity limits, checked when a configuration is made (one-line errors naming the limit):
+#: hidden layers, units of a hidden layer, weights d of the model (the write passes' address
+#: space), CIM macros over all layers.
+MAX_HIDDEN_LAYERS = 8
+MAX_WIDTH = 4096
+MAX_PARAMS = 1 << 20
+MAX_TILES = 1024
 
 
 def _shift(v, k):
@@ -51,6 +62,25 @@ def default_lr_shift(model, loss, update):
     return get_loss(loss).sgd_lr_shift - (1 if model == "mlp" else 0)
 
 
+def _dataset_info(c):
+    """The shape of the configuration's data set (cached by the data set registry)."""
+    try:
+        from zohw.sw.data import dataset_info
+    except ImportError:                 # until sw/data.py re-exports the registry
+        from zohw.datasets import dataset_info
+    return dataset_info(c.dataset, c.input_pool)
+
+
+def _inputs(c):
+    """the data set's features (pixels after pooling; the bias input comes on top)"""
+    return _dataset_info(c).features
+
+
+def _classes(c):
+    """the data set's classes"""
+    return _dataset_info(c).classes
+
+
 def _lr_shift(c):
     """tuned per model, loss and update (default_lr_shift)"""
     return default_lr_shift(c.model, c.loss, c.update)
@@ -61,6 +91,21 @@ def _init(c):
     return "zero" if c.model == "linear" else "uniform"
 
 
+def _write_lanes(c):
+    """the engine's lanes P (the largest power of two not above P): one engine word per lane
+    and cycle"""
+    return 1 << (c.engine.lanes.bit_length() - 1)
+
+
+def _stride(c):
+    """default_stride(train-set size): near n_train/φ and coprime with it (digits: 887)"""
+    try:
+        from zohw.sw.data import default_stride
+    except ImportError:                 # until sw/data.py re-exports the registry
+        from zohw.datasets import default_stride
+    return default_stride(_dataset_info(c).n_train)
+
+
 def _loss_help():
     return "; ".join(f"{name}: {get_loss(name).help}" for name in LOSSES)
 
@@ -69,26 +114,39 @@ def _loss_help():
 class TrainerConfig(Config):
     """Configuration of one zeroth-order trainer.
 
-    Hardware fields fix the RTL (and :attr:`config_hash`); run fields (``init``, ``init_bits``,
-    ``steps``, ``seed``, ``eval_every``) are inputs of a run: the seed and the step count are
-    sampled on ``start``, the initial weights are loaded over the write port, evaluation is the
-    host's. ``stride`` is hardware: the mini-batch order's stride is elaborated as a constant.
+    Hardware fields fix the RTL (and :attr:`config_hash`); run fields (``dataset``,
+    ``input_pool``, ``init``, ``init_bits``, ``steps``, ``seed``, ``eval_every``) are inputs of
+    a run: the seed and the step count are sampled on ``start``, the samples and the initial
+    weights are loaded, evaluation is the host's. The data set's shape is hardware:
+    ``inputs`` and ``classes`` (derived from it) size the layers, ``stride`` (derived from its
+    train-set size) is elaborated as a constant.
 
-    The CIM macro ``cim`` is the output layer's (linear model: the only layer); it must have
-    ``rows = 65`` (64 pixels + bias) for the linear model, ``cols = 10`` and ``write_lanes = 1``
-    (the trainer reads and writes one weight per cycle). The MLP derives its two macros from it
-    (:attr:`layer_cims`). The loss is a plug-in of :mod:`zohw.losses`.
+    The model is a feed-forward stack of CIM layers: ``inputs → hidden[0] → … → classes``,
+    each layer with a constant bias input (``rows = fan_in + 1``, ``cols = fan_out``), ReLU +
+    requantisation (``hidden_shift``) between layers. ``cim`` is the template of every layer's
+    array (cell, ADC, input format, ``tile``); :attr:`layer_cims` sets each layer's rows, cols
+    and ``write_lanes``. The loss is a plug-in of :mod:`zohw.losses`.
     """
 
     engine: EngineConfig = param(EngineConfig(strategy=DEFAULT_STRATEGY), nested=True,
                                  help="the perturbation engine")
-    cim: CIMConfig = param(CIMConfig(), nested=True, help="the CIM macro of the output layer")
-    model: str = param("linear", choices=MODELS,
-                       help="linear (one layer with bias) or mlp (hidden ReLU units, then a "
-                            "linear layer)")
-    hidden: int = param(16, lo=1, hi=256, help="hidden units of the mlp", metavar="H")
+    cim: CIMConfig = param(CIMConfig(), nested=True,
+                           help="the CIM array template of every layer (cells, ADC, inputs, "
+                                "tile; rows and cols are set per layer)")
+    dataset: str = param("digits", kind=str, run=True, metavar="NAME|PATH.npz",
+                         help="the data set: a bundled name or a .npz file (arrays x, y, "
+                              "optional x_test, y_test, x_max)")
+    input_pool: int = param(1, lo=1, hi=16, run=True, metavar="K",
+                            help="sum KxK blocks of square images (1: off)")
+    inputs: int | None = param(None, derive=_inputs, lo=1, hi=1 << 16, metavar="N",
+                               help="input features of the first layer (before its bias input)")
+    classes: int | None = param(None, derive=_classes, lo=2, hi=256, metavar="C",
+                                help="classes = columns of the output layer")
+    hidden: tuple = param((), kind=tuple, lo=1, hi=MAX_WIDTH, metavar="H[,H2,...]",
+                          help="hidden layer widths, input side first (none: a linear model)")
     hidden_shift: int = param(11, lo=0, hi=24, metavar="K",
-                              help="mlp requantisation h = clamp(y1 >> K, 0, 2**input_bits - 1)")
+                              help="requantisation between layers "
+                                   "h = clamp(y >> K, 0, 2**input_bits - 1)")
     loss: str = param("hinge", choices=LOSSES, help=_loss_help())
     update: str = param("sgd", choices=UPDATES,
                         help="sgd (Δ ∝ (L+ − L−)·z) or sign (Δ ∝ sign(L+ − L−)·z)")
@@ -120,22 +178,46 @@ class TrainerConfig(Config):
     steps: int = param(10000, lo=1, hi=10 ** 7, run=True, metavar="T", help="training steps")
     seed: int = param(1, lo=0, hi=(1 << 32) - 1, run=True, metavar="S",
                       help="engine seed, 32 bit (also seeds the uniform init)")
-    stride: int = param(DEFAULT_STRIDE, lo=1, hi=1 << 20, metavar="K",
-                        help="sample-memory stride of the mini-batch order (coprime with the "
-                             "train-set size)")
+    write_lanes: int | None = param(None, derive=_write_lanes, lo=1,
+                                    hi=lambda c: c.engine.lanes, metavar="N",
+                                    help="weights read and written per cycle by the perturb, "
+                                         "restore and update passes (a power of two)")
+    stride: int | None = param(None, derive=_stride, lo=1, hi=1 << 20, metavar="K",
+                               help="sample-memory stride of the mini-batch order (coprime "
+                                    "with the train-set size)")
     eval_every: int = param(500, lo=1, hi=10 ** 7, run=True, metavar="STEPS",
                             help="steps between test evaluations (reporting only)")
 
     def _check(self):
-        if self.cim.cols != CLASSES:
-            raise ConfigError(f"cim.cols must be {CLASSES} (one column per class), "
-                              f"not {self.cim.cols}")
-        if self.model == "linear" and self.cim.rows != PIXELS + 1:
-            raise ConfigError(f"cim.rows must be {PIXELS + 1} for the linear model "
-                              f"({PIXELS} pixels + bias input), not {self.cim.rows}")
-        if self.cim.write_lanes != 1:
-            raise ConfigError("cim.write_lanes must be 1 (the trainer reads and writes one "
-                              f"weight per cycle), not {self.cim.write_lanes}")
+        w = self.write_lanes
+        if w & (w - 1):
+            raise ConfigError(f"write_lanes must be a power of two from 1 to "
+                              f"{self.engine.lanes}, not {w}")
+        if self.cim.write_lanes not in (1, w):
+            raise ConfigError(f"cim.write_lanes must be 1 or write_lanes ({w}): the layers "
+                              f"take write_lanes, not {self.cim.write_lanes}")
+        if len(self.hidden) > MAX_HIDDEN_LAYERS:
+            raise ConfigError(f"hidden must have at most {MAX_HIDDEN_LAYERS} layers (limit "
+                              f"MAX_HIDDEN_LAYERS), not {len(self.hidden)}")
+        rows_max = CIMConfig.fields_meta()["rows"].hi
+        if self.inputs + 1 > rows_max:
+            raise ConfigError(f"inputs must be at most {rows_max - 1} (a layer has at most "
+                              f"{rows_max} rows with its bias input), not {self.inputs}")
+        info = _dataset_info(self)
+        for name, value, have in (("inputs", self.inputs, info.features),
+                                  ("classes", self.classes, info.classes)):
+            if value != have:
+                raise ConfigError(f"{name} must be {have} ({name} of data set {info.name} with "
+                                  f"input_pool {self.input_pool}), not {value}")
+        if math.gcd(self.stride, info.n_train) != 1:
+            raise ConfigError(f"stride must be coprime with the train-set size {info.n_train} "
+                              f"of data set {info.name}, not {self.stride}")
+        if self.params > MAX_PARAMS:
+            raise ConfigError(f"the model {self.shape} has d = {self.params} weights, more than "
+                              f"the limit MAX_PARAMS = {MAX_PARAMS}")
+        if self.tiles > MAX_TILES:
+            raise ConfigError(f"the model {self.shape} needs {self.tiles} CIM tiles of "
+                              f"{self.cim.tile}, more than the limit MAX_TILES = {MAX_TILES}")
         lo, hi = self.weight_range
         if lo > 0 or hi < 0:
             wb = self.cim.weight_bits
@@ -144,32 +226,43 @@ class TrainerConfig(Config):
                 f"(largest |delta| {self.headroom} >= {1 << (wb - 1)}), not {self.eps_shift}")
 
     def summary(self):
-        return (f"model={self.model} loss={self.loss} update={self.update} "
-                f"eps=2^-{self.eps_shift}*{self.eps_mult} lr=2^-{self.lr_shift}*{self.lr_mult} "
-                f"batch={self.batch} steps={self.steps} seed={self.seed} "
+        return (f"model={self.shape} ({self.model}) dataset={self.dataset} loss={self.loss} "
+                f"update={self.update} eps=2^-{self.eps_shift}*{self.eps_mult} "
+                f"lr=2^-{self.lr_shift}*{self.lr_mult} batch={self.batch} steps={self.steps} "
+                f"seed={self.seed} tile={self.cim.tile} write_lanes={self.write_lanes} "
                 f"engine=[{self.engine.summary()}]")
 
     # -- layers --------------------------------------------------------------------------------
 
     @property
-    def layer_cims(self):
-        """The CIM macro of every layer, input side first.
+    def model(self):
+        """"linear" (no hidden layer) or "mlp" (one or more hidden layers)."""
+        return "mlp" if self.hidden else "linear"
 
-        linear: ``(cim,)``. mlp: ``(cim with rows=65, cols=hidden; cim with rows=hidden+1,
-        cols=10)`` — the same cell, ADC and input formats, the ADC shift re-derived for each
-        array's rows unless ``cim.adc_shift`` was set below the default.
-        """
-        if self.model == "linear":
-            return (self.cim,)
-        kw = self.cim.as_dict()
-        explicit = self.cim.adc_shift != self.cim.default_adc_shift
-        out = []
-        for rows, cols in ((PIXELS + 1, self.hidden), (self.hidden + 1, CLASSES)):
-            c = CIMConfig(**dict(kw, rows=rows, cols=cols, adc_shift=None))
-            if explicit:
-                c = c.replace(adc_shift=min(self.cim.adc_shift, c.default_adc_shift))
-            out.append(c)
-        return tuple(out)
+    @property
+    def widths(self):
+        """Units of every layer boundary: ``(inputs, *hidden, classes)``."""
+        return (self.inputs, *self.hidden, self.classes)
+
+    @property
+    def shape(self):
+        """The model as text, e.g. ``64-16-10``."""
+        return "-".join(map(str, self.widths))
+
+    @property
+    def label_bits(self):
+        """Bits of a class label."""
+        return max(1, (self.classes - 1).bit_length())
+
+    @functools.cached_property
+    def layer_cims(self):
+        """The CIM array of every layer, input side first: the template ``cim`` with
+        ``rows = fan_in + 1`` (bias input), ``cols = fan_out`` and ``write_lanes``; the ADC shift
+        (default: from the tile's full scale) is the template's, the same for every layer."""
+        kw = dict(self.cim.as_dict(), write_lanes=self.write_lanes)
+        w = self.widths
+        return tuple(CIMConfig(**dict(kw, rows=w[i] + 1, cols=w[i + 1]))
+                     for i in range(len(w) - 1))
 
     @property
     def layer_sizes(self):
@@ -181,6 +274,22 @@ class TrainerConfig(Config):
         """d: the weights perturbed per step (flat order: layer by layer, row-major
         ``r*cols + c``)."""
         return sum(self.layer_sizes)
+
+    @property
+    def layer_tiles(self):
+        """CIM macros per layer."""
+        return tuple(c.tiles for c in self.layer_cims)
+
+    @property
+    def tiles(self):
+        """CIM macros of the whole model."""
+        return sum(self.layer_tiles)
+
+    @property
+    def utilisation(self):
+        """Fraction of the model's macro cells that hold weights."""
+        c = self.cim
+        return self.params / (self.tiles * c.tile_rows * c.tile_cols)
 
     # -- number formats ------------------------------------------------------------------------
 
