@@ -2,10 +2,11 @@
 """``zohw generate``: write a perturbation engine's Verilog and its manifest.
 
 ``zohw generate --rng STRATEGY [config options] -o DIR`` writes ``DIR/<top>.v`` (the file is
-named after its module, as Verilator's DECLFILENAME rule wants) and ``DIR/manifest.json``
+named after its module, as Verilator's DECLFILENAME rule wants), ``DIR/<top>.core`` (a FuseSoC
+CAPI2 core with ``lint`` and ``synth`` targets, :mod:`zohw.fusesoc`) and ``DIR/manifest.json``
 (configuration, its hash, the top-level ports taken from the component's signature, the
 Verilog's SHA-256 and the tool versions). The same configuration always gives byte-identical
-files; both are written atomically.
+files; all are written atomically.
 """
 
 import hashlib
@@ -38,6 +39,7 @@ def generate(config, output, top=None):
     manifest."""
     from zohw.hw.engine import PerturbationEngine
     from zohw.hw.verilog import DEFAULT_TOPLEVEL, LINT_WAIVERS, engine_verilog, ports
+    from zohw.fusesoc import core_text, vlnv
     from zohw.toolchain import tool_versions
 
     top = top or DEFAULT_TOPLEVEL
@@ -45,10 +47,13 @@ def generate(config, output, top=None):
     output = check_output_path("-o/--output", output, directory=True, create_parents=True)
     text = engine_verilog(config, name=top)
     verilog_name = f"{top}.v"
+    core_name = f"{top}.core"
     manifest = {
         "toplevel": top,
         "verilog": verilog_name,
         "verilog_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "fusesoc_core": core_name,
+        "vlnv": vlnv(top),
         "config": config.as_dict(),
         "config_hash": config.config_hash,
         "summary": config.summary(),
@@ -62,6 +67,8 @@ def generate(config, output, top=None):
         "tools": tool_versions(),
     }
     write_text_atomic(output / verilog_name, text)
+    write_text_atomic(output / core_name, core_text(top, verilog_name, config.summary(),
+                                                    config.config_hash))
     write_json_atomic(output / "manifest.json", manifest)
     return manifest
 
@@ -74,6 +81,8 @@ def run(args):
         manifest = generate(config, args.output, args.top)
     except OSError as exc:
         raise UsageError(f"cannot write to {args.output}: {exc.strerror or exc}") from None
-    print(f"wrote {Path(args.output) / manifest['verilog']} and manifest.json "
-          f"({config.summary()}, config {manifest['config_hash']})")
+    out = Path(args.output)
+    print(f"generated {config.summary()} (config {manifest['config_hash']}): wrote "
+          f"{out / manifest['verilog']}, {out / manifest['fusesoc_core']}, "
+          f"{out / 'manifest.json'}")
     return 0
