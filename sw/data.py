@@ -1,4 +1,9 @@
-"""The digits data set of the trainer: scikit-learn's bundled 8×8 digits, nothing downloaded.
+"""The data sets of the trainer (:mod:`zohw.datasets`; ``docs/datasets.md``) and the mini-batch order.
+
+``load_dataset(spec, input_bits, input_pool)``, ``dataset_info(spec, input_pool)``,
+``DatasetError`` and ``default_stride(n_train)`` are re-exported from :mod:`zohw.datasets`
+(registered names ``digits``, ``mnist-5k``, or a user ``PATH.npz``). Every data set follows the
+rules below, written for the default one, digits (its numbers are unchanged):
 
 Data set
 --------
@@ -25,7 +30,7 @@ Sample memory order and mini-batches
 The hardware sample memory holds the train set in the order above (address = train index).
 Mini-batch draws are numbered n = 0, 1, 2, … across steps (step s uses draws s·B … s·B + B − 1)
 and draw n reads address ``(n * stride) mod N_train`` with a stride coprime with N_train (default
-887 ≈ N/φ for N = 1 433, a prime). Hardware keeps one address register: add the stride, subtract N
+:func:`default_stride`: the prime nearest N/φ not dividing N — 887 for N = 1 433). Hardware keeps one address register: add the stride, subtract N
 when the sum reaches N. Every run of N consecutive draws visits every sample exactly once; because
 B need not divide N, the batches of successive epochs differ. :func:`batch_indices` gives them.
 """
@@ -34,77 +39,29 @@ import math
 
 import torch
 
+from zohw.datasets import (TEST_EVERY, Dataset, DatasetError, DatasetInfo, dataset_info,
+                           default_stride, load_dataset)
+from zohw.datasets.base import quantize
 from zohw.digits import CLASSES, DEFAULT_STRIDE, PIXELS
 from zohw.errors import ConfigError
 
-__all__ = ["DEFAULT_STRIDE", "TEST_EVERY", "quantize_pixels", "load_digits_split",
-           "batch_indices", "Digits", "CLASSES", "PIXELS"]
+__all__ = ["load_dataset", "dataset_info", "DatasetError", "Dataset", "DatasetInfo",
+           "default_stride", "DEFAULT_STRIDE", "TEST_EVERY", "quantize_pixels",
+           "load_digits_split", "batch_indices", "Digits", "CLASSES", "PIXELS"]
 
-#: k-th sample of a class goes to test when k % TEST_EVERY == 0.
-TEST_EVERY = 5
+#: The former name of :class:`Dataset` (the digits set is one).
+Digits = Dataset
 
 
 def quantize_pixels(pixels, input_bits):
-    """Map pixels 0…16 (any integer tensor) onto unsigned ``input_bits`` codes: (p·(2^b−1)+8)//16."""
-    full = (1 << input_bits) - 1
-    return (pixels.to(torch.int64) * full + 8) // 16
-
-
-class Digits:
-    """The split digits data set as integer tensors.
-
-    Attributes
-    ----------
-    x_train, x_test : LongTensor [N, 65]
-        Unsigned input codes (64 pixels then the constant bias input).
-    y_train, y_test : LongTensor [N]
-        Class labels 0…9.
-    input_bits : int
-    """
-
-    def __init__(self, x_train, y_train, x_test, y_test, input_bits):
-        self.x_train, self.y_train = x_train, y_train
-        self.x_test, self.y_test = x_test, y_test
-        self.input_bits = input_bits
-
-    @property
-    def n_train(self):
-        return int(self.x_train.shape[0])
-
-    @property
-    def n_test(self):
-        return int(self.x_test.shape[0])
-
-    @property
-    def n_inputs(self):
-        return int(self.x_train.shape[1])
-
-
-_CACHE = {}
+    """Map digits pixels 0…16 (any integer tensor) onto unsigned ``input_bits`` codes:
+    (p·(2^b−1)+8)//16 — :func:`zohw.datasets.base.quantize` with full scale 16."""
+    return quantize(pixels, input_bits, 16)
 
 
 def load_digits_split(input_bits=4):
-    """Load the bundled digits, apply the fixed split and quantise: a :class:`Digits`."""
-    if isinstance(input_bits, bool) or not isinstance(input_bits, int) or not 1 <= input_bits <= 16:
-        raise ConfigError(f"input_bits must be an integer from 1 to 16, not {input_bits!r}")
-    if input_bits in _CACHE:
-        return _CACHE[input_bits]
-    from sklearn.datasets import load_digits   # bundled with scikit-learn: no download
-    raw = load_digits()
-    pixels = torch.as_tensor(raw.data, dtype=torch.int64)
-    labels = torch.as_tensor(raw.target, dtype=torch.int64)
-    seen = [0] * CLASSES
-    test_mask = torch.zeros(len(labels), dtype=torch.bool)
-    for i, c in enumerate(labels.tolist()):
-        test_mask[i] = seen[c] % TEST_EVERY == 0
-        seen[c] += 1
-    codes = quantize_pixels(pixels, input_bits)
-    bias = torch.full((len(labels), 1), (1 << input_bits) - 1, dtype=torch.int64)
-    x = torch.cat([codes, bias], dim=1)
-    data = Digits(x[~test_mask].contiguous(), labels[~test_mask].contiguous(),
-                  x[test_mask].contiguous(), labels[test_mask].contiguous(), input_bits)
-    _CACHE[input_bits] = data
-    return data
+    """The bundled digits, split and quantised: ``load_dataset("digits", input_bits)``."""
+    return load_dataset("digits", input_bits, 1)
 
 
 def batch_indices(n_train, batch, start_step, steps, stride=DEFAULT_STRIDE):

@@ -23,8 +23,12 @@ from zohw.io import atomic_open, check_output_path, write_json_atomic
 
 from ._engine_options import add_engine_options, engine_config, one_line_errors
 
-#: The CIM macro fields ``zohw train`` exposes (the rest keep CIMConfig's defaults).
-_CIM_FIELDS = ("write_lanes", "adc_bits")
+#: The CIM macro fields ``zohw train`` exposes (the rest keep CIMConfig's defaults;
+#: ``write_lanes`` is the trainer's own field).
+_CIM_FIELDS = ("adc_bits", "tile")
+#: TrainerConfig fields whose CLI flag is renamed here: ``--target`` means an FPGA family in
+#: every zohw command (issue 13), so the MSE target is ``--mse-target``.
+_RENAMED = {"target": "--mse-target"}
 
 
 def register(subparsers):
@@ -38,7 +42,11 @@ def register(subparsers):
                     "golden model (bit-exact with the RTL trainer) by default, the Verilated RTL "
                     f"with --cosim. The strategy defaults to {DEFAULT_STRATEGY}."))
     add_engine_options(p, strategy_required=False)
-    add_options(p, TrainerConfig)
+    add_options(p, TrainerConfig, exclude=tuple(_RENAMED))
+    for name, flag in _RENAMED.items():
+        meta = TrainerConfig.fields_meta()[name]
+        p.add_argument(flag, dest=f"cfg_{name}", default=None,
+                       metavar=meta.metavar or name.upper(), help=TrainerConfig.describe(name))
     add_options(p, CIMConfig, _CIM_FIELDS)
     p.add_argument("--cosim", action="store_true",
                    help="run the steps on the Verilated RTL trainer and compare")
@@ -69,9 +77,9 @@ def trainer_config(args):
 def check_stride(cfg):
     """The mini-batch stride must be coprime with the train-set size: checked before any
     training (the data code would only find out at the first batch)."""
-    from zohw.sw.data import load_digits_split
+    from zohw.sw.data import dataset_info
 
-    n_train = load_digits_split().n_train
+    n_train = dataset_info(cfg.dataset, cfg.input_pool).n_train
     if math.gcd(cfg.stride, n_train) != 1:
         raise UsageError(f"stride must be coprime with the train-set size {n_train}, "
                          f"not {cfg.stride}")
