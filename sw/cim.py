@@ -14,7 +14,8 @@ import torch
 from zohw.cim_config import CIMConfig
 
 __all__ = ["weight_slices", "input_planes", "adc", "cim_matvec", "cim_passes", "exact_matvec",
-           "check_weights", "check_inputs"]
+           "check_weights", "check_inputs", "plan", "prepare_weights", "prepare_inputs",
+           "tile_results"]
 
 
 def _describe(t):
@@ -75,7 +76,8 @@ def input_planes(cfg: CIMConfig, x):
 
 
 def adc(cfg: CIMConfig, column_sums):
-    """The ADC model: ``q = min(A >> adc_shift, 2**adc_bits - 1)`` (truncate, then clip).
+    """The ADC model of one tile's column sums: ``q = min(A >> adc_shift, 2**adc_bits - 1)``
+    (truncate, then clip).
 
     Returns the ADC codes ``q``; the reconstructed partial sum is ``q << adc_shift``.
     """
@@ -93,40 +95,57 @@ def _adc_scaled(cfg, scaled, clip):
 
 
 class _Plan:
-    """Per-configuration constants of :func:`cim_matvec`, built once (see :func:`_plan`).
+    """Per-configuration constants of the macro's arithmetic, built once (see :func:`_plan`).
 
     ``cells``: ``[2**weight_bits, S + 1]`` float, row u = the S cells of ``u = w + offset``
-    (:func:`_slices`) and a last column ``2**adc_shift``; ``planes``: ``[I, 2**input_bits]``
-    float, column v = the I row drives of v (:func:`_planes`) times ``2**-adc_shift``. A row
-    drive times a cell is then the analog product scaled by ``2**-adc_shift``, and the last
-    column sums the drives exactly (the offset correction rides the same GEMM).
-    ``pass_weight`` ``[(S + 1) * I]``: the shift-add weight of pass (k, i),
-    ``2**(adc_shift + k*cell_bits + i)``, and ``-weight_offset * 2**i`` for the drive sums.
+    (:func:`_slices`) and a last column ``2**adc_shift``; ``planes``: ``[2**input_bits, I]``
+    float, row v = the I row drives of v (:func:`_planes`) times ``2**-adc_shift``. A row drive
+    times a cell is then the analog product scaled by ``2**-adc_shift``, and the last column
+    sums the drives exactly (the offset correction rides the same GEMM, as slice S).
+    The shift-add weight of pass (k, i) is separable, ``slice_weight[k] * plane_weight[i]``:
+    ``slice_weight = [2**(adc_shift + k*cell_bits)] + [-weight_offset]``,
+    ``plane_weight = [2**i]``.
     """
 
     def __init__(self, cfg):
         S, I, a = cfg.slices, cfg.input_passes, cfg.adc_shift
-        # GEMM exactness: every partial column sum is a multiple of 2**-a below full_scale *
-        # 2**-a, so it fits the significand when full_scale < 2**24 (float32) or 2**53.
+        # GEMM exactness: every partial column sum of a tile is a multiple of 2**-a below
+        # full_scale * 2**-a, so it fits the significand when full_scale < 2**24 (float32).
         self.ftype = torch.float32 if cfg.full_scale < (1 << 24) else torch.float64
         u = torch.arange(1 << cfg.weight_bits, dtype=torch.int64) - cfg.weight_offset
         cells = _slices(cfg, u.view(-1, 1)).view(S, -1).T                   # [2**wb, S]
         extra = torch.full((cells.shape[0], 1), 1 << a, dtype=torch.int64)
         self.cells = torch.cat([cells, extra], dim=1).to(self.ftype).contiguous()
         v = torch.arange(1 << cfg.input_bits, dtype=torch.int64).view(1, -1)
-        self.planes = (_planes(cfg, v).view(I, -1).to(self.ftype) * 2.0 ** -a).contiguous()
-        # shift-add exactness: every term is an integer and every partial sum lies between
-        # -offset * rows * input_max and full_scale * sum_k 2**(k*cb) * sum_i 2**i
-        pos = cfg.full_scale * sum(1 << (k * cfg.cell_bits) for k in range(S)) * ((1 << I) - 1)
-        bound = max(pos, cfg.weight_offset * cfg.rows * cfg.input_max)
-        if bound >= 1 << 53:            # beyond CIMConfig's limits (at most ~2**50)
+        self.planes = (_planes(cfg, v).view(I, -1).T.to(self.ftype) * 2.0 ** -a).contiguous()
+        # shift-add exactness: every term is an integer (times 2**-shift when scaled) and every
+        # partial sum is at most the positive part (row_tiles ADC codes of every pass at most
+        # full_scale >> a, weighted) plus the offset term in magnitude
+        pos = (cfg.row_tiles * cfg.full_scale
+               * sum(1 << (k * cfg.cell_bits) for k in range(S)) * ((1 << I) - 1))
+        bound = pos + cfg.weight_offset * cfg.rows * cfg.input_max
+        if bound >= 1 << 53:
             raise ValueError(f"CIM configuration {cfg.name} exceeds the golden model's exact "
                              f"float64 range (bound {bound} >= 2**53)")
         self.ytype = torch.float32 if bound < (1 << 24) else torch.float64
-        ks = [2.0 ** (a + k * cfg.cell_bits) for k in range(S)] + [-float(cfg.weight_offset)]
-        self.pass_weight = torch.tensor([k * 2.0 ** i for k in ks for i in range(I)],
-                                        dtype=self.ytype)
+        self.slice_weight = [2.0 ** (a + k * cfg.cell_bits) for k in range(S)]
+        self.slice_weight.append(-float(cfg.weight_offset))
+        self.plane_weight = torch.tensor([2.0 ** i for i in range(I)], dtype=self.ytype)
+        self._scaled = {}
         self.clip = cfg.adc_can_clip
+        self.T, self.Rt, self.R = cfg.row_tiles, cfg.tile_rows, cfg.rows
+        # rows of the GEMM: one tile holds every row when there is one (no padding)
+        self.Rp = cfg.padded_rows if self.T > 1 else cfg.rows
+        self.S1, self.I = S + 1, I
+
+    def slice_weights(self, shift):
+        """``slice_weight * 2**-shift`` as a tensor (cached per shift)."""
+        t = self._scaled.get(shift)
+        if t is None:
+            t = self._scaled[shift] = torch.tensor([v * 2.0 ** -shift
+                                                    for v in self.slice_weight],
+                                                   dtype=self.ytype)
+        return t
 
 
 @functools.lru_cache(maxsize=64)
@@ -134,28 +153,65 @@ def _plan(cfg):
     return _Plan(cfg)
 
 
-def _gemm(cfg, p, w, x):
-    """Scaled analog column sums of every pass, ``[K, C, S + 1, I, B]`` (slice S: the drive
-    sums), for int64 weights ``[K, R, C]`` and inputs ``[B, R]`` (shared) or ``[K, B, R]``.
+def plan(cfg: CIMConfig):
+    """The cached per-configuration constants of the golden model (for fast callers such as
+    the trainer's golden loop, which prepares its operands once per run)."""
+    return _plan(cfg)
 
-    Table look-ups give the cells and the row drives; ``index_select`` rejects every index
-    outside a table, which is exactly a weight or input out of range (the caller then
-    explains). A float GEMM is exact here (see :class:`_Plan`) and much faster than int64;
-    it multiplies the transposed look-ups (no copy) so that the passes (k, i) of a column
-    are adjacent for the shift-add.
+
+def prepare_inputs(cfg: CIMConfig, x):
+    """Row drives of the inputs ``x`` ``[..., B, rows]`` (int64 codes, unchecked), laid out for
+    :func:`tile_results`: ``[..., T, I*B, Rt]`` float (rows past ``rows`` driven with 0)."""
+    p = _plan(cfg)
+    *lead, B, R = x.shape
+    if p.Rp != R:
+        x = torch.nn.functional.pad(x, (0, p.Rp - R))
+    d = p.planes.index_select(0, x.reshape(-1))                    # [..., B, Rp, I] flat
+    d = d.view(*lead, B, p.T, p.Rp // p.T, p.I)
+    n = len(lead)
+    perm = (*range(n), n + 1, n + 3, n, n + 2)                       # [..., T, I, B, Rt]
+    return d.permute(perm).reshape(*lead, p.T, p.I * B, p.Rp // p.T)
+
+
+def prepare_weights(cfg: CIMConfig, u):
+    """Cells of offset weights ``u = w + weight_offset`` ``[..., rows, N]`` (int64,
+    unchecked; N columns, e.g. several weight matrices side by side), laid out for
+    :func:`tile_results`: ``[..., T, Rt, N * (S + 1)]`` float."""
+    p = _plan(cfg)
+    *lead, R, N = u.shape
+    cells = p.cells.index_select(0, u.reshape(-1)).view(*lead, R, N * p.S1)
+    if p.Rp != R:
+        cells = torch.nn.functional.pad(cells, (0, 0, 0, p.Rp - R))
+    return cells.view(*lead, p.T, p.Rp // p.T, N * p.S1)
+
+
+def tile_results(cfg: CIMConfig, cells, drives, shift=0):
+    """The macro's arithmetic on prepared operands: ``Y * 2**-shift`` ``[..., B, N]`` (float,
+    exact; floor it for ``Y >> shift``).
+
+    ``cells`` ``[..., T, Rt, N * (S + 1)]`` (:func:`prepare_weights`) and ``drives``
+    ``[..., T, I*B, Rt]`` (:func:`prepare_inputs`) broadcast over their leading dimensions.
+    Per row tile, one GEMM gives the scaled analog column sums of every pass; the tile's ADC
+    floors (and clips) them in place; the row tiles' codes are added (exact); the separable
+    shift-add weights them by slice, then by input plane (slice S: the offset correction).
     """
-    K, R, C = w.shape
-    cells = p.cells.index_select(0, (w + cfg.weight_offset).reshape(-1)).view(K, R, -1)
-    I = p.planes.shape[0]
-    planes = p.planes.index_select(1, x.reshape(-1))                   # [I, (K,) B * R]
-    if x.dim() == 2:                    # shared inputs: [K, C*(S+1), R] @ [R, I*B]
-        B = x.shape[0]
-        sums = torch.matmul(cells.transpose(1, 2), planes.view(I * B, R).T)
-    else:                               # per-stack inputs: [K, C*(S+1), R] @ [K, R, I*B]
-        B = x.shape[1]
-        planes = planes.view(I, K, B, R).permute(1, 3, 0, 2).reshape(K, R, I * B)
-        sums = torch.bmm(cells.transpose(1, 2), planes)
-    return sums.view(K, C, -1, I, B)
+    p = _plan(cfg)
+    sums = torch.matmul(drives, cells)                              # [..., T, I*B, N*(S+1)]
+    q = _adc_scaled(cfg, sums, clip=False)
+    *lead, T, IB, NS = q.shape
+    if p.clip:                          # never the drive sums (slice S)
+        q.view(-1, p.S1)[:, :p.S1 - 1].clamp_(max=cfg.adc_max)
+    if T > 1:
+        q = q.sum(-3)
+    else:
+        q = q.squeeze(-3)
+    if q.dtype != p.ytype:
+        q = q.to(p.ytype)
+    B, N = IB // p.I, NS // p.S1
+    t = torch.matmul(q.view(*lead, IB, N, p.S1), p.slice_weights(shift))   # [..., I*B, N]
+    if p.I == 1:
+        return t
+    return torch.matmul(p.plane_weight, t.view(*lead, p.I, B * N)).view(*lead, B, N)
 
 
 def _checked(cfg, weights, x):
@@ -182,32 +238,46 @@ def _checked(cfg, weights, x):
     return (w.unsqueeze(0) if single else w), xs, single
 
 
-def _column_sums(cfg, weights, x):
-    """Scaled column sums ``[K, C, S + 1, I, B]`` of checked operands (see :func:`_gemm`); a
-    weight or an input out of range raises the validation error naming it."""
+def _results(cfg, weights, x, shift=0):
+    """``Y * 2**-shift`` ``[K, B, C]`` (float) of checked operands, and whether the weights
+    were one matrix; a weight or an input out of range raises the validation error naming
+    it (``index_select`` rejects every index outside a table)."""
     w, xs, single = _checked(cfg, weights, x)
-    p = _plan(cfg)
+    K, R, C = w.shape
     try:
-        sums = _gemm(cfg, p, w, xs)
+        if xs.dim() == 2:               # shared inputs: the K matrices side by side, one GEMM
+            u = (w + cfg.weight_offset).permute(1, 0, 2).reshape(R, K * C)
+            y = tile_results(cfg, prepare_weights(cfg, u), prepare_inputs(cfg, xs), shift)
+            y = y.view(-1, K, C).transpose(0, 1)                   # [K, B, C]
+        else:
+            y = tile_results(cfg, prepare_weights(cfg, w + cfg.weight_offset),
+                             prepare_inputs(cfg, xs), shift)
     except (IndexError, RuntimeError):
         check_weights(cfg, weights)     # out of a table: say which operand and its range
         check_inputs(cfg, x)
         raise
-    if not sums.numel():                # nothing looked up: check the ranges explicitly
+    if not y.numel():                   # nothing looked up: check the ranges explicitly
         check_weights(cfg, weights)
         check_inputs(cfg, x)
-    return p, sums, single
+    return y, single
 
 
 def cim_passes(cfg: CIMConfig, weights, x):
-    """Exact analog column sums of every pass: ``[slices, input_passes, batch, cols]``."""
-    check_weights(cfg, weights)
-    if weights.dim() != 2:
+    """Exact analog column sums of every row tile and pass (before the ADC):
+    ``[row_tiles, slices, input_passes, batch, cols]`` for weights ``[rows, cols]``."""
+    w = check_weights(cfg, weights)
+    if w.dim() != 2:
         raise ValueError(f"weights must have shape ({cfg.rows}, {cfg.cols}), "
                          f"not {tuple(weights.shape)}")
-    _, sums, _ = _column_sums(cfg, weights, x)
-    a = sums[0, :, :cfg.slices].to(torch.float64) * 2.0 ** cfg.adc_shift       # exact
-    return a.to(torch.int64).permute(1, 2, 3, 0)
+    xs = check_inputs(cfg, x)
+    xs = xs.unsqueeze(0) if xs.dim() == 1 else xs
+    T, Rt = cfg.row_tiles, cfg.tile_rows
+    pad = T * Rt - cfg.rows
+    cells = torch.nn.functional.pad(_slices(cfg, w), (0, 0, 0, pad))       # [S, T*Rt, C]
+    drive = torch.nn.functional.pad(_planes(cfg, xs), (0, pad))           # [I, B, T*Rt]
+    cells = cells.view(cfg.slices, T, Rt, cfg.cols)
+    drive = drive.view(cfg.input_passes, -1, T, Rt)
+    return torch.einsum("ktrc,ibtr->tkibc", cells, drive)
 
 
 def cim_matvec(cfg: CIMConfig, weights, x):
@@ -218,21 +288,13 @@ def cim_matvec(cfg: CIMConfig, weights, x):
     of weights ``[K, rows, cols]`` gives ``[K, batch, cols]``, with ``x`` shared or per stack
     ``[K, batch, rows]``.
 
-    ``Y[c] = sum_k sum_i (adc(A_ki[c]) << adc_shift) << (k*cell_bits + i)
-    - 2**(weight_bits-1) * sum_r x[r]`` — equal to ``x @ weights`` when ``cfg.adc_exact``.
-    The pass sums are one GEMM (:func:`_gemm`), the ADC works on them in place, and the
-    shift-add (with the offset correction as one more slice) is one exact matmul.
+    With ``A_tki[c]`` the analog column sum of row tile t (its ``tile_rows`` rows only), slice
+    k and input pass i: ``Y[c] = sum_t sum_k sum_i (adc(A_tki[c]) << adc_shift) <<
+    (k*cell_bits + i) - 2**(weight_bits-1) * sum_r x[r]`` — equal to ``x @ weights`` when
+    ``cfg.adc_exact``. See :func:`tile_results` for how it is computed.
     """
-    p, sums, single = _column_sums(cfg, weights, x)
-    K, C, S1, I, B = sums.shape
-    q = _adc_scaled(cfg, sums, clip=False)
-    if p.clip:                          # never the drive sums (slice S)
-        q[:, :, :S1 - 1].clamp_(max=cfg.adc_max)
-    q = q.view(K * C, S1 * I, B)
-    if q.dtype != p.ytype:
-        q = q.to(p.ytype)
-    y = torch.matmul(p.pass_weight, q)                                  # [K*C, B]
-    y = y.view(K, C, B).transpose(1, 2).to(torch.int64, memory_format=torch.contiguous_format)
+    y, single = _results(cfg, weights, x)
+    y = y.to(torch.int64, memory_format=torch.contiguous_format)
     return y[0] if single else y
 
 

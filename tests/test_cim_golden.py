@@ -9,6 +9,8 @@ from zohw.cim_config import CIMConfig, DIGITS_CIM
 from zohw.hw.cim import BehaviouralCIMMacro
 from zohw.sw.cim import adc, cim_matvec, exact_matvec, input_planes, weight_slices
 
+from cim_reference import scalar_reference
+
 
 def rand_case(cfg, batch=64, seed=0):
     g = torch.Generator().manual_seed(seed)
@@ -27,59 +29,43 @@ def extreme_cases(cfg):
         yield w, xs
 
 
-def scalar_reference(cfg, w, x):
-    """Element-by-element transcription of docs/cim.md (independent of the vectorised model)."""
-    out = []
-    for xv in x.tolist():
-        row = []
-        for c in range(cfg.cols):
-            y = 0
-            for k in range(cfg.slices):
-                for i in range(cfg.input_passes):
-                    a = 0
-                    for r in range(cfg.rows):
-                        u = int(w[r, c]) + (1 << (cfg.weight_bits - 1))
-                        cell = (u >> (k * cfg.cell_bits)) & ((1 << cfg.cell_bits) - 1)
-                        drive = (xv[r] >> i) & 1 if cfg.input_mode == "serial" else xv[r]
-                        a += cell * drive
-                    bl = (cfg.rows * ((1 << cfg.cell_bits) - 1)
-                          * (1 if cfg.input_mode == "serial" else (1 << cfg.input_bits) - 1)
-                          ).bit_length()
-                    assert cfg.adc_shift <= max(0, bl - cfg.adc_bits)
-                    q = min(a >> cfg.adc_shift, (1 << cfg.adc_bits) - 1)
-                    y += (q << cfg.adc_shift) << (k * cfg.cell_bits + i)
-            y -= (1 << (cfg.weight_bits - 1)) * sum(xv)
-            row.append(y)
-        out.append(row)
-    return torch.tensor(out, dtype=torch.int64)
-
-
 # -- configuration -------------------------------------------------------------------------------
 
 def test_digits_defaults():
     c = DIGITS_CIM
     assert (c.rows, c.cols, c.weight_bits, c.cell_bits, c.input_bits, c.adc_bits,
-            c.input_mode, c.write_lanes) == (65, 10, 12, 4, 4, 8, "serial", 1)
+            c.input_mode, c.write_lanes, c.tile) == (65, 10, 12, 4, 4, 8, "serial", 1, "128x32")
     assert c.slices == 3 and c.input_passes == 4 and c.passes == 12
-    assert c.full_scale == 65 * 15 and c.column_sum_bits == 10
-    assert c.adc_shift == 2 and not c.adc_exact and not c.adc_can_clip
+    # the ADC is sized for the 128-row tile: 128 * 15 = 1920 < 2**11, 3 LSBs dropped
+    assert (c.tile_rows, c.tile_cols, c.row_tiles, c.col_tiles, c.tiles) == (128, 32, 1, 1, 1)
+    assert c.full_scale == 128 * 15 and c.column_sum_bits == 11
+    assert c.adc_shift == 3 and not c.adc_exact and not c.adc_can_clip
+    assert c.utilisation == 65 * 10 / (128 * 32)
     assert c.result_bits == 22                      # |-2048 * 65 * 15| < 2**21
     # the latency belongs to the macro implementation, not to the configuration
     assert BehaviouralCIMMacro(c).cycles_per_vector == 12 and not hasattr(c, "cycles_per_vector")
-    assert CIMConfig(adc_bits=10).adc_exact
+    assert CIMConfig(adc_bits=11).adc_exact and not CIMConfig(adc_bits=10).adc_exact
+    # a tile of exactly the digits array: the pre-tiling ADC (65 * 15 = 975 < 2**10: shift 2)
+    assert CIMConfig(tile="65x10").adc_shift == 2
     assert CIMConfig.from_dict(c.as_dict()) == c
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"rows": 0}, "rows must be an integer from 1 to 1024, not 0"),
-    ({"cols": 257}, "cols must be an integer from 1 to 256, not 257"),
+    ({"rows": 0}, "rows must be an integer from 1 to 8192, not 0"),
+    ({"cols": 4097}, "cols must be an integer from 1 to 4096, not 4097"),
     ({"weight_bits": 12, "cell_bits": 5}, "cell_bits must divide weight_bits (12): one of "
                                           "1, 2, 3, 4, 6, not 5"),
     ({"input_bits": 9}, "input_bits must be an integer from 1 to 8, not 9"),
     ({"adc_bits": 0}, "adc_bits must be an integer from 1 to 24, not 0"),
     ({"input_mode": "bitwise"}, "input_mode must be one of serial, parallel, not 'bitwise'"),
     ({"write_lanes": 65}, "write_lanes must be an integer from 1 to 64, not 65"),
-    ({"adc_shift": 3}, "adc_shift must be an integer from 0 to 2, not 3"),
+    ({"adc_shift": 4}, "adc_shift must be an integer from 0 to 3, not 4"),
+    ({"tile": "128"}, "tile must be ROWSxCOLS with ROWS from 1 to 1024 and COLS from 1 to 1024 "
+                      "(e.g. 128x32), not '128'"),
+    ({"tile": "0x32"}, "tile must be ROWSxCOLS with ROWS from 1 to 1024 and COLS from 1 to "
+                       "1024 (e.g. 128x32), not '0x32'"),
+    ({"tile": "2048x8"}, "tile must be ROWSxCOLS with ROWS from 1 to 1024 and COLS from 1 to "
+                         "1024 (e.g. 128x32), not '2048x8'"),
 ])
 def test_validation_names_parameter_value_and_range(kwargs, message):
     with pytest.raises(ValueError) as err:
@@ -170,7 +156,8 @@ def test_adc_loss_is_bounded(cfg):
 
 def test_truncation_bound_is_attained():
     """All-max cells and inputs: every pass loses exactly 2**t - 1 when A_max is all ones."""
-    cfg = CIMConfig(rows=1, cols=1, weight_bits=4, cell_bits=2, input_bits=2, adc_bits=1)
+    cfg = CIMConfig(rows=1, cols=1, weight_bits=4, cell_bits=2, input_bits=2, adc_bits=1,
+                    tile="1x1")
     assert cfg.full_scale == 3 and cfg.adc_shift == 1 and not cfg.adc_can_clip
     w = torch.tensor([[cfg.weight_max]])                    # u = 15: both slices 3
     x = torch.tensor([[cfg.input_max]])
@@ -179,9 +166,9 @@ def test_truncation_bound_is_attained():
 
 def test_adc_model():
     cfg = CIMConfig(rows=65, cols=1, adc_bits=8, adc_shift=1)   # clip level 255 << 1 = 510
-    a = torch.tensor([0, 1, 2, 3, 509, 510, 511, 512, 975])
-    assert adc(cfg, a).tolist() == [0, 0, 1, 1, 254, 255, 255, 255, 255]
-    assert cfg.adc_can_clip and cfg.pass_error_bound == 975 - 510
+    a = torch.tensor([0, 1, 2, 3, 509, 510, 511, 512, 975, 1920])
+    assert adc(cfg, a).tolist() == [0, 0, 1, 1, 254, 255, 255, 255, 255, 255]
+    assert cfg.adc_can_clip and cfg.pass_error_bound == 1920 - 510     # the tile's full scale
 
 
 def test_slices_and_planes():
@@ -194,7 +181,8 @@ def test_slices_and_planes():
 
 
 def test_single_vector_and_dtypes():
-    cfg = CIMConfig(rows=4, cols=2, weight_bits=4, cell_bits=2, input_bits=2, adc_bits=8)
+    cfg = CIMConfig(rows=4, cols=2, weight_bits=4, cell_bits=2, input_bits=2, adc_bits=8,
+                    tile="4x2")
     w = torch.tensor([[1, -8], [7, 0], [-1, 3], [2, 2]], dtype=torch.int32)
     x = torch.tensor([3, 1, 0, 2])
     y = cim_matvec(cfg, w, x)
