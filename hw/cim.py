@@ -13,9 +13,12 @@ Members, from the macro's point of view (Verilog port names in brackets):
     (flat index ``r*cols + c``); lanes past ``rows*cols`` are ignored. Writes take effect at the
     clock edge (visible to a read or a pass in the next cycle).
 ``read`` — :class:`amaranth.lib.memory.ReadPort.Signature` (``read__en``, ``read__addr``,
-    ``read__data``): one signed weight at flat index ``addr``; when ``en`` is high at an edge,
-    ``data`` shows the weight (as it was before any write at the same edge) after
-    :attr:`CIMSignature.read_latency` edges, and holds while ``en`` is low.
+    ``read__data``): the banked read mirroring ``write``: ``data`` is
+    ``ArrayLayout(signed(weight_bits), write_lanes)``, lane j the weight of flat index
+    ``addr*write_lanes + j`` (lanes past ``rows*cols`` read 0); when ``en`` is high at an edge,
+    ``data`` shows the weights (as they were before any write at the same edge) after
+    :attr:`CIMSignature.read_latency` edges, and holds while ``en`` is low. With
+    ``write_lanes = 1`` this is one weight at flat index ``addr``.
 ``x`` — ``In(stream.Signature(ArrayLayout(unsigned(input_bits), rows)))``: one whole input vector
     per transfer (element r at bits ``[r*input_bits, (r+1)*input_bits)``).
 ``y`` — ``Out(stream.Signature(ArrayLayout(signed(result_bits), cols)))``: one result vector per
@@ -30,7 +33,8 @@ from amaranth.lib.wiring import In, Out
 
 from zohw.cim_config import CIMConfig
 
-__all__ = ["CIMSignature", "BehaviouralCIMMacro", "cim_verilog", "macro_verilog"]
+__all__ = ["CIMSignature", "BehaviouralCIMMacro", "cim_verilog", "macro_verilog", "tile_rows",
+           "tile_cols"]
 
 
 class CIMSignature(wiring.Signature):
@@ -43,14 +47,12 @@ class CIMSignature(wiring.Signature):
         if not isinstance(cfg, CIMConfig):
             raise TypeError(f"cfg must be a CIMConfig, not {cfg!r}")
         self._cfg = cfg
+        group_bits = max(1, (cfg.write_groups - 1).bit_length())
+        lanes = data.ArrayLayout(signed(cfg.weight_bits), cfg.write_lanes)
         super().__init__({
-            "write": Out(memory.WritePort.Signature(
-                addr_width=max(1, (cfg.write_groups - 1).bit_length()),
-                shape=data.ArrayLayout(signed(cfg.weight_bits), cfg.write_lanes),
-                granularity=1)),
-            "read": Out(memory.ReadPort.Signature(
-                addr_width=max(1, (cfg.words - 1).bit_length()),
-                shape=signed(cfg.weight_bits))),
+            "write": Out(memory.WritePort.Signature(addr_width=group_bits, shape=lanes,
+                                                    granularity=1)),
+            "read": Out(memory.ReadPort.Signature(addr_width=group_bits, shape=lanes)),
             "x": In(stream.Signature(data.ArrayLayout(unsigned(cfg.input_bits), cfg.rows))),
             "y": Out(stream.Signature(data.ArrayLayout(signed(cfg.result_bits), cfg.cols))),
             "busy": Out(1),
@@ -86,18 +88,34 @@ def _tree_sum(terms, width):
     return terms[0]
 
 
+def tile_rows(cfg: CIMConfig):
+    """``(first row, rows)`` of every row tile of ``cfg`` (the last one may be partial)."""
+    R = cfg.tile_rows
+    return tuple((r0, min(R, cfg.rows - r0)) for r0 in range(0, cfg.rows, R))
+
+
+def tile_cols(cfg: CIMConfig):
+    """``(first column, columns)`` of every column tile of ``cfg``."""
+    C = cfg.tile_cols
+    return tuple((c0, min(C, cfg.cols - c0)) for c0 in range(0, cfg.cols, C))
+
+
 class BehaviouralCIMMacro(wiring.Component):
     """Synthesizable behavioural CIM macro, bit-exact with :func:`zohw.sw.cim.cim_matvec`.
 
-    Weights live in ``rows * cols`` registers in offset binary (``w`` with its sign bit
-    inverted); they reset to 0. Every cycle of a vector performs one pass — slice k of every
-    cell times input bit-plane i (serial) or the whole input (parallel) — for all columns at
-    once: ``rows`` products summed by an adder tree per column (the "analog" column sum), the
-    ADC (drop ``adc_shift`` LSBs, clip at ``2**adc_bits - 1``), and a shift-add into a
-    per-column accumulator. Passes run slice-major: (k, i) = (0, 0), (0, 1), …, (S-1, I-1). The
-    first pass happens at the input transfer edge (on ``x.payload`` directly), the last one
-    also subtracts the offset term and loads the result register, so the result is valid
-    :attr:`cycles_per_vector` = ``slices * input_passes`` edges after the input transfer.
+    The array is built from fixed-size tiles (``cfg.tile_rows`` x ``cfg.tile_cols``,
+    ``row_tiles`` x ``col_tiles`` of them, the last row and column tiles partial). Weights live
+    in ``rows * cols`` registers in offset binary (``w`` with its sign bit inverted); they reset
+    to 0. Every cycle of a vector performs one pass — slice k of every cell times input
+    bit-plane i (serial) or the whole input (parallel) — for all columns at once: in every tile,
+    the products of the tile's rows summed by an adder tree per column (the tile's "analog"
+    column sum) and the tile's ADC (drop ``adc_shift`` LSBs, clip at ``2**adc_bits - 1``); the
+    row tiles' reconstructed partial sums of a column are added exactly, then shift-added into
+    a per-column accumulator. Column tiles are independent (parallel). Passes run slice-major:
+    (k, i) = (0, 0), (0, 1), …, (S-1, I-1). The first pass happens at the input transfer edge
+    (on ``x.payload`` directly), the last one also subtracts the offset term and loads the
+    result register, so the result is valid :attr:`cycles_per_vector` = ``slices *
+    input_passes`` edges after the input transfer.
 
     ``x.ready`` is high when no vector is in flight and the result register is free (or being
     read in the same cycle), so with an always-ready ``y`` the macro takes one vector every
@@ -135,7 +153,7 @@ class BehaviouralCIMMacro(wiring.Component):
         S, IP, L = cfg.slices, cfg.input_passes, cfg.write_lanes
         sign = 1 << (wb - 1)
 
-        # -- weight array (offset binary) ------------------------------------------------------
+        # -- weight array (offset binary), written and read write_lanes weights at a time ------
         cells = [Signal(wb, name=f"u_r{n // cfg.cols}_c{n % cfg.cols}", init=cfg.weight_offset)
                  for n in range(cfg.words)]
         for n, u in enumerate(cells):
@@ -144,7 +162,11 @@ class BehaviouralCIMMacro(wiring.Component):
                 m.d.sync += u.eq(self.write.data[j].as_unsigned() ^ sign)
 
         with m.If(self.read.en):
-            m.d.sync += self.read.data.eq(Array(cells)[self.read.addr] ^ sign)
+            for j in range(L):
+                lane = [cells[g * L + j] if g * L + j < cfg.words else C(cfg.weight_offset, wb)
+                        for g in range(cfg.write_groups)]
+                word = lane[0] if len(lane) == 1 else Array(lane)[self.read.addr]
+                m.d.sync += self.read.data[j].eq(word ^ sign)
 
         # -- pass sequencer --------------------------------------------------------------------
         # (k, i) = (slice, input bit) of the current pass; a counter exists only if it counts
@@ -167,7 +189,7 @@ class BehaviouralCIMMacro(wiring.Component):
         m.d.comb += xcur.eq(Mux(busy, xr, self.x.payload.as_value()))
         xrow = [xcur[r * ib:(r + 1) * ib] for r in range(cfg.rows)]
 
-        # -- one pass: column sums, ADC, shift-add ---------------------------------------------
+        # -- one pass: per tile column sums and ADCs, row tiles added, shift-add ---------------
         # row drive of this pass: input bit i (serial) or the whole input (parallel)
         drive = [Signal(1 if cfg.input_mode == "serial" else ib, name=f"drive_r{r}")
                  for r in range(cfg.rows)]
@@ -180,25 +202,30 @@ class BehaviouralCIMMacro(wiring.Component):
         if max_shift:
             shamt = Signal(range(max_shift + 1), name="pass_shift")
             m.d.comb += shamt.eq(k_v * cb + i_v)
-        A_bits = cfg.column_sum_bits
+        unit = cfg.cell_max * cfg.plane_max      # largest product of one cell
+        sum_bits = (cfg.rows * unit).bit_length()
         contrib = []
         for c in range(cfg.cols):
-            prods = []
-            for r in range(cfg.rows):
-                u = cells[r * cfg.cols + c]
-                cell = u.word_select(k, cb) if k is not None else u
-                prods.append(Mux(drive[r], cell, 0) if cfg.input_mode == "serial"
-                             else cell * drive[r])
-            col_sum = Signal(A_bits, name=f"colsum_c{c}")
-            code = Signal(cfg.adc_bits, name=f"adc_c{c}")
-            m.d.comb += col_sum.eq(_tree_sum(prods, A_bits))
-            trunc = col_sum[cfg.adc_shift:]
-            if cfg.adc_can_clip:
-                m.d.comb += code.eq(Mux(trunc > cfg.adc_max, cfg.adc_max, trunc))
-            else:                                # A_max >> adc_shift fits: clipping is a no-op
-                m.d.comb += code.eq(trunc)
-            recon = code << cfg.adc_shift
-            contrib.append(recon << shamt if max_shift else recon)
+            recons = []
+            for t, (r0, n) in enumerate(tile_rows(cfg)):
+                prods = []
+                for r in range(r0, r0 + n):
+                    u = cells[r * cfg.cols + c]
+                    cell = u.word_select(k, cb) if k is not None else u
+                    prods.append(Mux(drive[r], cell, 0) if cfg.input_mode == "serial"
+                                 else cell * drive[r])
+                a_bits = (n * unit).bit_length()
+                col_sum = Signal(a_bits, name=f"colsum_t{t}_c{c}")
+                code = Signal(cfg.adc_bits, name=f"adc_t{t}_c{c}")
+                m.d.comb += col_sum.eq(_tree_sum(prods, a_bits))
+                trunc = col_sum[cfg.adc_shift:]
+                if ((n * unit) >> cfg.adc_shift) > cfg.adc_max:     # this tile can clip
+                    m.d.comb += code.eq(Mux(trunc > cfg.adc_max, cfg.adc_max, trunc))
+                else:                            # its full scale fits: clipping is a no-op
+                    m.d.comb += code.eq(trunc)
+                recons.append(code << cfg.adc_shift)
+            part = _tree_sum(recons, sum_bits)   # the row tiles' partial sums, exact
+            contrib.append(part << shamt if max_shift else part)
 
         xsum = _tree_sum(xrow, (cfg.rows * cfg.input_max).bit_length())
         offset = xsum << (wb - 1)

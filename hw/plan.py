@@ -7,25 +7,27 @@ the tests check the RTL's cycle counter against. Plain Python: it asks the CIM m
 the injected factory, default :class:`zohw.hw.cim.BehaviouralCIMMacro`) for their latencies and
 the loss plug-in (:mod:`zohw.losses`) for its maximum; nothing is elaborated.
 
-Schedule of one step (``W = d`` issue cycles of a write pass, ``RL`` the macros' read latency,
-``cpv`` a macro's cycles per vector, C classes, B the batch)::
+Schedule of one step (``W = sum over layers of ceil(rows*cols / write_lanes)`` issue cycles of
+a write pass — every layer's weights are banked in groups of ``write_lanes``, a group per
+cycle —, ``RL`` the macros' read latency, ``cpv`` a macro's cycles per vector, C classes, B the
+batch, n layers)::
 
     PERTURB_PLUS, PERTURB_MINUS   W + RL + 1      issue, read data, write register
     UPDATE                        W + RL + 2      ... plus the update unit's register
-    FORWARD_PLUS, FORWARD_MINUS   Fw = 1 + B*I + (sum(cpv) - I + [mlp]) + C + 1
-                                  I = max(max(cpv), C): a vector every I cycles
+    FORWARD_PLUS, FORWARD_MINUS   Fw = 1 + B*I + (sum(cpv) - I + (n - 1)) + C + 1
+                                  I = max(max(cpv), C): a vector every I cycles; a
+                                  requantiser register between consecutive layers
     DIFF                          1
     strobes                       3               replay, replay, advance
 """
 
 import functools
 
-from zohw.digits import CLASSES
 from zohw.losses import get as get_loss
 from zohw.train_config import TrainerConfig
 
 __all__ = ["TrainerPlan", "cycle_model", "layer_macros", "default_macro", "SAMPLE_READ",
-           "REQUANT", "DIFF", "STROBES", "UPDATE_REGS"]
+           "REQUANT", "DIFF", "STROBES", "UPDATE_REGS", "SAMPLE_MEMORY_BITS_MAX"]
 
 #: Cycles of the schedule that do not depend on the macros (see the module docstring).
 SAMPLE_READ = 1      # sample memory read before the first CIM transfer
@@ -34,10 +36,23 @@ DIFF = 1             # g = sat(L+ - L-)
 STROBES = 3          # replay, replay, advance: one cycle each
 UPDATE_REGS = 1      # the update unit's register stage
 
+#: Largest sample memory (bits) the trainer elaborates: 16 MiB of block RAM is far beyond any
+#: FPGA this project targets; a bigger data set must be subsampled first.
+SAMPLE_MEMORY_BITS_MAX = 1 << 27
+
 
 def _bits(n):
     """Bits of an unsigned integer n >= 0 (at least 1)."""
     return max(1, int(n).bit_length())
+
+
+def _dataset_capacity(config):
+    """The sample memory's depth: the train-set size of the configuration's data set."""
+    try:
+        from zohw.sw.data import dataset_info
+    except ImportError:         # TODO(issue 10): until sw.data re-exports it
+        from zohw.datasets import dataset_info
+    return dataset_info(config.dataset, config.input_pool).n_train
 
 
 def default_macro():
@@ -73,9 +88,11 @@ class TrainerPlan:
         ``read_latency``; default :class:`zohw.hw.cim.BehaviouralCIMMacro`.
     """
 
-    def __init__(self, config: TrainerConfig, capacity=2048, count_bits=32, macro=None):
+    def __init__(self, config: TrainerConfig, capacity=None, count_bits=32, macro=None):
         if not isinstance(config, TrainerConfig):
             raise TypeError(f"config must be a TrainerConfig, not {config!r}")
+        if capacity is None:
+            capacity = _dataset_capacity(config)
         for name, v, lo, hi in (("capacity", capacity, 1, 1 << 20),
                                 ("count_bits", count_bits, 1, 64)):
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
@@ -90,6 +107,16 @@ class TrainerPlan:
             raise ValueError("the CIM macros must share one read latency of at least 1, "
                              f"not {sorted(rl)}")
         self._read_latency = rl.pop()
+        lanes = {c.write_lanes for c in config.layer_cims}
+        if len(lanes) != 1:
+            raise ValueError(f"the CIM macros must share one write_lanes, not {sorted(lanes)}")
+        self._lanes = lanes.pop()
+        bits = capacity * self.sample_bits
+        if bits > SAMPLE_MEMORY_BITS_MAX:
+            raise ValueError(
+                f"the sample memory of {capacity} samples x {self.sample_bits} bits "
+                f"({bits} bits) exceeds the limit of {SAMPLE_MEMORY_BITS_MAX} bits; use fewer "
+                "samples, fewer input bits or --input-pool")
 
     @property
     def config(self):
@@ -97,7 +124,57 @@ class TrainerPlan:
 
     @property
     def capacity(self):
+        """Depth of the sample memory (samples): the data set's train-set size unless given."""
         return self._capacity
+
+    @property
+    def inputs(self):
+        """Features of a sample (the model's inputs before the constant bias input)."""
+        return self._cfg.inputs
+
+    @property
+    def classes(self):
+        """Classes (the output layer's columns)."""
+        return self._cfg.classes
+
+    @property
+    def label_bits(self):
+        """Width of a label."""
+        return self._cfg.label_bits
+
+    @property
+    def sample_bits(self):
+        """Bits of one sample in the sample memory: the input codes, then the label."""
+        return self.inputs * self._cfg.layer_cims[0].input_bits + self.label_bits
+
+    @property
+    def write_lanes(self):
+        """Weights a write pass reads and writes per cycle (every layer's bank width)."""
+        return self._lanes
+
+    @property
+    def layer_groups(self):
+        """Write groups (addresses of a bank) of every layer: ``ceil(rows*cols / lanes)``."""
+        L = self._lanes
+        return tuple(-(-n // L) for n in self._cfg.layer_sizes)
+
+    @property
+    def tiles(self):
+        """``(row_tiles, col_tiles)`` of every layer's macro."""
+        return tuple((c.row_tiles, c.col_tiles) for c in self._cfg.layer_cims)
+
+    @property
+    def utilisation(self):
+        """Used cells / tile cells of every layer's macro."""
+        return tuple(c.utilisation for c in self._cfg.layer_cims)
+
+    @property
+    def label_queue(self):
+        """Depth of the loss unit's label queue: at least the vectors in flight between the
+        sample memory and the loss unit (two per macro, one per requantiser, one at the loss
+        unit), a power of two."""
+        n = len(self._macros)
+        return 1 << (3 * n).bit_length()
 
     @property
     def count_bits(self):
@@ -177,12 +254,13 @@ class TrainerPlan:
     @property
     def issue_interval(self):
         """I: cycles between vectors of the forward pass (slowest macro or the loss unit)."""
-        return max(max(self.cycles_per_vector), CLASSES)
+        return max(max(self.cycles_per_vector), self.classes)
 
     @property
     def write_pass_cycles(self):
-        """W: issue cycles of one write pass (one weight per cycle)."""
-        return self._cfg.params
+        """W: issue cycles of one write pass (one bank group of ``write_lanes`` weights of one
+        layer per cycle)."""
+        return sum(self.layer_groups)
 
     @property
     def write_pipe(self):
@@ -201,8 +279,8 @@ class TrainerPlan:
         cfg = self._cfg
         cpv = self.cycles_per_vector
         I = self.issue_interval
-        extra = sum(cpv) - I + (REQUANT if cfg.model == "mlp" else 0)
-        return SAMPLE_READ + cfg.batch * I + extra + CLASSES + 1
+        extra = sum(cpv) - I + REQUANT * (len(cpv) - 1)
+        return SAMPLE_READ + cfg.batch * I + extra + self.classes + 1
 
     def cycle_breakdown(self):
         """Cycles of every phase of a step."""
@@ -215,6 +293,15 @@ class TrainerPlan:
     def cycles_per_step(self):
         """Cycles per step (exact: the schedule has no data-dependent stalls)."""
         return sum(self.cycle_breakdown().values())
+
+    @property
+    def floor_cycles_per_step(self):
+        """The schedule's floor ``3*ceil(d/P) + 2*B*cpv`` (P engine lanes, B the batch, cpv
+        the slowest macro's cycles per vector): three write passes at the engine's rate and two
+        forward passes at the macros' rate, no pipeline."""
+        cfg = self._cfg
+        return (3 * -(-cfg.params // cfg.engine.lanes)
+                + 2 * cfg.batch * max(self.cycles_per_vector))
 
 
 def cycle_model(config: TrainerConfig, macro=None, **kwargs):

@@ -1,4 +1,5 @@
-"""The trainer's sample memory: the train set, loaded over a stream, read in mini-batch order.
+"""The trainer's sample memory: the train set (as deep as the data set's train split), loaded
+over a stream, read in mini-batch order.
 
 Draw n (counted across steps) reads address ``(n * stride) mod n_samples``
 (:func:`zohw.sw.data.batch_indices`): one address register plus ``stride mod n_samples``
@@ -16,12 +17,12 @@ from zohw.digits import LABEL_BITS, PIXELS
 __all__ = ["SampleMemory", "sample_layout"]
 
 
-def sample_layout(input_bits):
-    """Payload of the sample stream: 64 pixel codes (pixel r at bits ``[r*input_bits, ...)``),
-    then the label."""
+def sample_layout(input_bits, inputs=PIXELS, label_bits=LABEL_BITS):
+    """Payload of the sample stream: ``inputs`` input codes (input r at bits
+    ``[r*input_bits, ...)``), then the label (default: the digits' 64 pixels, 10 classes)."""
     return data.StructLayout({
-        "x": data.ArrayLayout(unsigned(input_bits), PIXELS),
-        "label": unsigned(LABEL_BITS),
+        "x": data.ArrayLayout(unsigned(input_bits), inputs),
+        "label": unsigned(label_bits),
     })
 
 
@@ -45,19 +46,22 @@ class SampleMemory(wiring.Component):
         first draw.
     next_batch : In(1)
         Strobe: the next step starts after the draws emitted so far.
-    x : Out(stream(ArrayLayout(unsigned(input_bits), 65)))
-        The draw's pixels and the constant bias input ``2**input_bits - 1``.
-    label : Out(LABEL_BITS)
+    x : Out(stream(ArrayLayout(unsigned(input_bits), inputs + 1)))
+        The draw's inputs and the constant bias input ``2**input_bits - 1``.
+    label : Out(label_bits)
         The label of the draw on ``x``.
     """
 
-    def __init__(self, input_bits, *, capacity, stride, batch):
+    def __init__(self, input_bits, *, capacity, stride, batch, inputs=PIXELS,
+                 label_bits=LABEL_BITS):
         self._ib = input_bits
         self._capacity = capacity
         self._stride = stride
         self._batch = batch
+        self._inputs = inputs
+        self._lb = label_bits
         super().__init__({
-            "samples": In(stream.Signature(sample_layout(input_bits))),
+            "samples": In(stream.Signature(sample_layout(input_bits, inputs, label_bits))),
             "writable": In(1),
             "clear": In(1),
             "n_samples": Out(range(capacity + 1)),
@@ -65,8 +69,8 @@ class SampleMemory(wiring.Component):
             "ready": Out(1),
             "active": In(1),
             "next_batch": In(1),
-            "x": Out(stream.Signature(data.ArrayLayout(unsigned(input_bits), PIXELS + 1))),
-            "label": Out(LABEL_BITS),
+            "x": Out(stream.Signature(data.ArrayLayout(unsigned(input_bits), inputs + 1))),
+            "label": Out(label_bits),
         })
 
     @property
@@ -75,8 +79,8 @@ class SampleMemory(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        ib, cap, batch = self._ib, self._capacity, self._batch
-        m.submodules.mem = mem = memory.Memory(shape=unsigned(PIXELS * ib + LABEL_BITS),
+        ib, cap, batch, nx = self._ib, self._capacity, self._batch, self._inputs
+        m.submodules.mem = mem = memory.Memory(shape=unsigned(nx * ib + self._lb),
                                                depth=cap, init=[])
         wr = mem.write_port()
         rd = mem.read_port()
@@ -118,7 +122,7 @@ class SampleMemory(wiring.Component):
             m.d.sync += base.eq(a)
         m.d.comb += [
             self.x.valid.eq(self.active & held),
-            self.x.payload.as_value().eq(Cat(rd.data[:PIXELS * ib], Const((1 << ib) - 1, ib))),
-            self.label.eq(rd.data[PIXELS * ib:]),
+            self.x.payload.as_value().eq(Cat(rd.data[:nx * ib], Const((1 << ib) - 1, ib))),
+            self.label.eq(rd.data[nx * ib:]),
         ]
         return m

@@ -113,7 +113,8 @@ class ZOTrainer(wiring.Component):
         ``CIMSignature(cim)`` and the properties ``cycles_per_vector`` and ``read_latency``
         (default :class:`zohw.hw.cim.BehaviouralCIMMacro`); the schedule follows its latencies.
     capacity : int
-        Depth of the sample memory (samples; default 2048 ≥ 1 433 digits train samples).
+        Depth of the sample memory (samples; default: the train-set size of the configuration's
+        data set, :attr:`TrainerPlan.capacity`).
     count_bits : int
         Width of a write counter (wraps around; default 32).
 
@@ -163,15 +164,15 @@ class ZOTrainer(wiring.Component):
         The write count of that weight (same latency).
     """
 
-    def __init__(self, config: TrainerConfig, *, capacity=2048, count_bits=32, macro=None):
+    def __init__(self, config: TrainerConfig, *, capacity=None, count_bits=32, macro=None):
         self._plan = plan = TrainerPlan(config, capacity, count_bits, macro=macro)
         cims = config.layer_cims
         ib = cims[0].input_bits
         d = config.params
         super().__init__({
-            "samples": In(stream.Signature(sample_layout(ib))),
+            "samples": In(stream.Signature(sample_layout(ib, plan.inputs, plan.label_bits))),
             "clear": In(1),
-            "n_samples": Out(range(capacity + 1)),
+            "n_samples": Out(range(plan.capacity + 1)),
             "seed": In(32),
             "steps": In(32),
             "start": In(1),
@@ -217,14 +218,17 @@ class ZOTrainer(wiring.Component):
         m.submodules.control = ctl = Controller(loss_bits=plan.loss_bits,
                                                 diff_bits=cfg.diff_bits)
         m.submodules.samples = smem = SampleMemory(cims[0].input_bits, capacity=plan.capacity,
-                                                   stride=cfg.stride, batch=cfg.batch)
+                                                   stride=cfg.stride, batch=cfg.batch,
+                                                   inputs=plan.inputs,
+                                                   label_bits=plan.label_bits)
         m.submodules.writes = wp = WritePipeline(cfg, read_latency=plan.read_latency,
                                                  count_bits=plan.count_bits)
         m.submodules.update = uu = UpdateUnit(cfg, loss_bits=plan.loss_bits,
                                               product_bits=plan.product_max.bit_length(),
-                                              max_shift=plan.max_shift)
+                                              max_shift=plan.max_shift, lanes=plan.write_lanes)
         m.submodules.loss = lu = LossUnit(cfg, result_bits=cims[-1].result_bits,
-                                          score_bits=plan.score_bits, loss_bits=plan.loss_bits)
+                                          score_bits=plan.score_bits, loss_bits=plan.loss_bits,
+                                          label_queue=plan.label_queue)
 
         state = ctl.state
         idle = state == State.IDLE
@@ -282,13 +286,14 @@ class ZOTrainer(wiring.Component):
         connect(m, smem.x, macros[0].x)
         m.d.comb += [lu.label.valid.eq(smem.x.valid & smem.x.ready),
                      lu.label.payload.eq(smem.label)]
-        if cfg.model == "mlp":
-            c1, c2 = cims
-            m.submodules.requant = req = Requantiser(
-                hidden=c1.cols, result_bits=c1.result_bits, input_bits=c2.input_bits,
-                shift=cfg.hidden_shift)
-            connect(m, macros[0].y, req.inp)
-            connect(m, req.out, macros[1].x)
+        # hidden layers: ReLU + requantisation (a register) into the next layer's inputs
+        for l in range(len(macros) - 1):
+            c1, c2 = cims[l], cims[l + 1]
+            req = Requantiser(hidden=c1.cols, result_bits=c1.result_bits,
+                              input_bits=c2.input_bits, shift=cfg.hidden_shift)
+            m.submodules["requant" if l == 0 else f"requant{l}"] = req
+            connect(m, macros[l].y, req.inp)
+            connect(m, req.out, macros[l + 1].x)
         connect(m, macros[-1].y, lu.y)
         m.d.comb += [lu.active.eq(fwd), lu.clear.eq((state == State.PERTURB_PLUS)
                                                      | (state == State.PERTURB_MINUS))]
@@ -298,7 +303,8 @@ class ZOTrainer(wiring.Component):
 #: Properties of :class:`TrainerPlan` that :class:`ZOTrainer` exposes as its own.
 _PLAN_PROPERTIES = ("config", "capacity", "count_bits", "params", "readback_latency",
                     "score_range", "loss_max", "loss_bits", "product_max", "max_shift",
-                    "issue_interval", "write_pass_cycles", "forward_cycles", "cycles_per_step")
+                    "issue_interval", "write_lanes", "write_pass_cycles", "forward_cycles",
+                    "cycles_per_step", "inputs", "classes", "label_bits")
 
 
 def _delegate(name):

@@ -7,8 +7,8 @@ schedule, and the per-weight update ``w' = clamp(w + Delta, lo, hi)`` (one regis
 ``rshift`` rounding half away from zero (``nearest``) or flooring (``floor``).
 """
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import wiring
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 __all__ = ["UpdateUnit", "UpdateSignature"]
@@ -19,18 +19,21 @@ def _clamp(v, lo, hi):
 
 
 class UpdateSignature(wiring.Signature):
-    """Per-weight port of the update unit (members from the unit's side): ``en`` (the operands
-    are valid), ``w`` (the weight as stored, ``w - delta``), ``delta``, ``z``; one cycle later
-    ``w_new`` and ``write`` (``w_new`` differs from ``w``)."""
+    """Port of the update unit for ``lanes`` weights at a time (members from the unit's side):
+    ``en`` (the operands are valid), per lane ``w`` (the weight as stored, ``w - delta``),
+    ``delta``, ``z``; one cycle later per lane ``w_new`` and bit ``write`` (``w_new`` differs
+    from ``w``)."""
 
-    def __init__(self, weight_bits, word_bits):
+    def __init__(self, weight_bits, word_bits, lanes=1):
+        def lanes_of(shape):
+            return data.ArrayLayout(shape, lanes)
         super().__init__({
             "en": In(1),
-            "w": In(signed(weight_bits)),
-            "delta": In(signed(weight_bits + 1)),
-            "z": In(signed(word_bits)),
-            "w_new": Out(signed(weight_bits)),
-            "write": Out(1),
+            "w": In(lanes_of(signed(weight_bits))),
+            "delta": In(lanes_of(signed(weight_bits + 1))),
+            "z": In(lanes_of(signed(word_bits))),
+            "w_new": Out(lanes_of(signed(weight_bits))),
+            "write": Out(lanes),
         })
 
 
@@ -48,21 +51,22 @@ class UpdateUnit(wiring.Component):
     latch : In(1)
         Strobe: g ← sat(diff), and the multiplier of the update from it.
     g : Out(signed(diff_bits))
-    op : Out(UpdateSignature(weight_bits, word_bits))
-        The per-weight datapath.
+    op : Out(UpdateSignature(weight_bits, word_bits, lanes))
+        The per-weight datapath, ``lanes`` copies (one multiplier each) sharing g.
     """
 
-    def __init__(self, config, *, loss_bits, product_bits, max_shift):
+    def __init__(self, config, *, loss_bits, product_bits, max_shift, lanes=1):
         self._cfg = config
         self._product_bits = product_bits
         self._max_shift = max_shift
+        self._lanes = lanes
         super().__init__({
             "restart": In(1),
             "advance": In(1),
             "diff": In(signed(loss_bits + 2)),
             "latch": In(1),
             "g": Out(signed(config.diff_bits)),
-            "op": Out(UpdateSignature(config.cim.weight_bits, config.engine.width)),
+            "op": Out(UpdateSignature(config.cim.weight_bits, config.engine.width, lanes)),
         })
 
     def elaborate(self, platform):
@@ -100,20 +104,25 @@ class UpdateUnit(wiring.Component):
         else:
             k, rc = k0, (1 << k0) >> 1
 
-        # register stage: operands in, result out one cycle later
-        w = Signal(signed(wb))
-        w_orig = Signal(signed(wb + 1))
-        p = Signal(signed(self._product_bits + 1))
-        with m.If(op.en):
-            m.d.sync += [w.eq(op.w), w_orig.eq(op.w + op.delta), p.eq(gz * op.z)]
+        # register stage: operands in, result out one cycle later (one datapath per lane)
+        writes = []
+        for j in range(self._lanes):
+            w = Signal(signed(wb), name=f"w{j}")
+            w_orig = Signal(signed(wb + 1), name=f"w_orig{j}")
+            p = Signal(signed(self._product_bits + 1), name=f"p{j}")
+            with m.If(op.en):
+                m.d.sync += [w.eq(op.w[j]), w_orig.eq(op.w[j] + op.delta[j]),
+                             p.eq(gz * op.z[j])]
 
-        absp = Signal(unsigned(len(p)))
-        m.d.comb += absp.eq(Mux(p < 0, -p, p))
-        step = Signal(signed(len(p) + 2))
-        if cfg.rounding == "nearest":
-            mag = Signal(unsigned(len(p) + 1))
-            m.d.comb += [mag.eq((absp + rc) >> k), step.eq(Mux(p < 0, mag, -mag))]
-        else:
-            m.d.comb += step.eq(-(p >> k))
-        m.d.comb += [op.w_new.eq(_clamp(w_orig + step, lo, hi)), op.write.eq(op.w_new != w)]
+            absp = Signal(unsigned(len(p)), name=f"absp{j}")
+            m.d.comb += absp.eq(Mux(p < 0, -p, p))
+            step = Signal(signed(len(p) + 2), name=f"step{j}")
+            if cfg.rounding == "nearest":
+                mag = Signal(unsigned(len(p) + 1), name=f"mag{j}")
+                m.d.comb += [mag.eq((absp + rc) >> k), step.eq(Mux(p < 0, mag, -mag))]
+            else:
+                m.d.comb += step.eq(-(p >> k))
+            m.d.comb += op.w_new[j].eq(_clamp(w_orig + step, lo, hi))
+            writes.append(op.w_new[j] != w)
+        m.d.comb += op.write.eq(Cat(*writes))
         return m

@@ -75,20 +75,28 @@ def source_digest():
     return h.hexdigest()
 
 
-def hardware_key(cfg: TrainerConfig, capacity=2048):
+def _capacity(cfg, capacity):
+    """The sample memory's depth: ``capacity``, or the data set's train-set size."""
+    from zohw.hw.plan import TrainerPlan
+    return TrainerPlan(cfg, capacity).capacity if capacity is None else capacity
+
+
+def hardware_key(cfg: TrainerConfig, capacity=None):
     """Hex key of the hardware a configuration elaborates to (run-time fields excluded)."""
+    capacity = _capacity(cfg, capacity)
     text = json.dumps({"config": cfg.hardware_dict(), "capacity": capacity,
                        "src": source_digest()}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def design(cfg: TrainerConfig, capacity=2048):
+def design(cfg: TrainerConfig, capacity=None):
     """``(verilog, ports, seconds)``: the trainer's flattened Verilog and its top-level ports
     ``(name, direction, width)`` (from its signature, :func:`zohw.hw.verilog.ports`), cached
     together, and the time spent generating them (0.0 on a cache hit)."""
     from zohw.hw.trainer import ZOTrainer
     from zohw.hw.verilog import flatten, ports
 
+    capacity = _capacity(cfg, capacity)
     base = cache_root() / "trainer-verilog" / hardware_key(cfg, capacity)
     path, ports_path = base.with_suffix(".v"), base.with_suffix(".portspec.json")
     if path.is_file() and ports_path.is_file():
@@ -117,6 +125,14 @@ def _cell(layer, r, c):
     return f"\\cim{layer}.u_r{r}_c{c}"
 
 
+def _count_cell(banking, count_bits, i):
+    """The Verilog expression of flat weight i's write count in the write pipeline's count
+    memory (one word of ``write_lanes`` counters per bank group)."""
+    _, _, lane, gi = banking.locate(i)
+    lo = lane * count_bits
+    return f"trainer.\\writes.counts [{gi}][{lo + count_bits - 1}:{lo}]"
+
+
 def checkpoint_cells(cfg: TrainerConfig, verilog):
     """The flattened names of the weight cells, in flat weight order, or None when the design
     has no such registers (another CIM macro: no checkpoints)."""
@@ -128,7 +144,7 @@ def checkpoint_cells(cfg: TrainerConfig, verilog):
     return names
 
 
-def wrapper_verilog(verilog, ports, cfg=None):
+def wrapper_verilog(verilog, ports, cfg=None, checkpoints=True):
     """``(verilog, port names)``: ``verilog`` (module :data:`TOPLEVEL`) and a wrapper module
     :data:`WRAPPER_TOPLEVEL` with the same ports but ``rst``, which a power-on counter drives
     for :data:`RESET_CYCLES` cycles. Why: Amaranth's next-state logic reads ``rst``; as a
@@ -151,17 +167,20 @@ def wrapper_verilog(verilog, ports, cfg=None):
         conns.append(f"    .{name}({name})")
         names.append(name)
     body = []
-    cells = checkpoint_cells(cfg, verilog) if cfg is not None else None
+    cells = checkpoint_cells(cfg, verilog) if cfg is not None and checkpoints else None
     if cells is not None:
+        from zohw.hw.write_pipeline import Banking
+
         wb, d = cfg.cim.weight_bits, len(cells)
         cb = dict((n, w) for n, _, w in ports)["rb_count"]
+        banking = Banking(cfg.layer_sizes, cfg.write_lanes)
         decls.append("  input wire [31:0] ck_step")
         # registers, not output ports: Verilator copies a wide output on every evaluation
         names += ["ck_step", "ck_weights", "ck_counts"]
         body += [f"  reg [{d * wb - 1}:0] ck_weights;", f"  reg [{d * cb - 1}:0] ck_counts;"]
         sign = f"{wb}'h{1 << (wb - 1):x}"
         weights = ", ".join(f"trainer.{n} ^ {sign}" for n in reversed(cells))
-        counts = ", ".join(f"trainer.\\writes.counts [{i}]" for i in reversed(range(d)))
+        counts = ", ".join(_count_cell(banking, cb, i) for i in reversed(range(d)))
         body += ["  always @(posedge clk) if (step_done && step == ck_step) begin",
                  f"    ck_weights <= {{{weights}}};", f"    ck_counts <= {{{counts}}};",
                  "  end"]
@@ -224,10 +243,19 @@ def golden_checkpoints(cfg: TrainerConfig, data, at):
     return out
 
 
-def design_verilog(cfg: TrainerConfig, capacity=2048):
+def design_verilog(cfg: TrainerConfig, capacity=None):
     """``(verilog, seconds)``: the trainer's Verilog (cached, see :func:`design`)."""
     text, _, seconds = design(cfg, capacity)
     return text, seconds
+
+
+def _load_dataset(cfg):
+    """The data set the configuration names (quantised to its input bits, pooled)."""
+    try:
+        from zohw.sw.data import load_dataset
+    except ImportError:                 # TODO(issue 10): until sw.data re-exports it
+        from zohw.datasets import load_dataset
+    return load_dataset(cfg.dataset, cfg.cim.input_bits, cfg.input_pool)
 
 
 class _ProgressWatcher:
@@ -268,18 +296,17 @@ class _ProgressWatcher:
         self._path.unlink(missing_ok=True)
 
 
-def pack_samples(x, y, input_bits):
-    """Sample stream payloads (:func:`zohw.hw.sample_memory.sample_layout`): pixel r at bits
-    ``[r*input_bits, ...)`` (the first 64 inputs; the constant bias input is the hardware's),
-    the label above them."""
-    from zohw.digits import PIXELS
-
-    return [pack(row, input_bits) | (int(label) << (PIXELS * input_bits))
-            for row, label in zip(x[:, :PIXELS].tolist(), y.tolist())]
+def pack_samples(x, y, input_bits, features=None):
+    """Sample stream payloads (:func:`zohw.hw.sample_memory.sample_layout`): feature r at bits
+    ``[r*input_bits, ...)`` (the first ``features`` inputs, default all but the last column;
+    the constant bias input is the hardware's), the label above them."""
+    n = x.shape[1] - 1 if features is None else features
+    return [pack(row, input_bits) | (int(label) << (n * input_bits))
+            for row, label in zip(x[:, :n].tolist(), y.tolist())]
 
 
 def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, data=None,
-                      capacity=2048, report_limit=16, timeout_s=None, progress=None,
+                      capacity=None, report_limit=16, timeout_s=None, progress=None,
                       golden=None, fast_model=True, until_stopped=False,
                       opt=TRAINER_OPT, wrapped=True, checkpoint_every=CHECKPOINT_EVERY,
                       on_progress=None) -> dict:
@@ -312,7 +339,6 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
     import torch
 
     from zohw.hw.trainer import TrainerPlan
-    from zohw.sw.data import load_digits_split
     from zohw.sw.train import accuracy, predicted_cycles_per_step, train_golden
 
     steps = cfg.steps if steps is None else steps
@@ -320,7 +346,8 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
     cfg = cfg.replace(steps=steps, eval_every=max(steps, 1))
     gcfg = cfg.replace(**(golden_overrides or {}))
     if data is None:
-        data = load_digits_split(cfg.cim.input_bits)
+        data = _load_dataset(cfg)
+    capacity = _capacity(cfg, capacity)
     if data.n_train > capacity:
         raise ValueError(f"{data.n_train} train samples do not fit the sample memory "
                          f"({capacity})")
@@ -336,7 +363,8 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
     verilog, port_spec, verilog_seconds = design(cfg, capacity)
     checkpoints = []
     if wrapped:
-        verilog, port_names, can_checkpoint = wrapper_verilog(verilog, port_spec, cfg)
+        verilog, port_names, can_checkpoint = wrapper_verilog(
+            verilog, port_spec, cfg, checkpoints=bool(planned) and not until_stopped)
         toplevel = WRAPPER_TOPLEVEL
         if can_checkpoint and not until_stopped:
             checkpoints = planned
@@ -361,7 +389,8 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
             "reset_cycles": RESET_CYCLES if wrapped else 0,
             "checkpoints": checkpoints, "weight_bits": cfg.cim.weight_bits,
             "progress_file": str(progress_path)}
-    bulk = {"payloads": pack_samples(data.x_train, data.y_train, cfg.cim.input_bits),
+    bulk = {"payloads": pack_samples(data.x_train, data.y_train, cfg.cim.input_bits,
+                                     cfg.inputs),
             "expected": expected}
     # the checkpoints' golden states are computed while the RTL runs (another process)
     ck_golden = {}

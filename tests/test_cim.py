@@ -38,7 +38,10 @@ def test_signature_members_and_ports():
     assert macro.signature == sig
     assert macro.cycles_per_vector == cfg.passes == 12
     assert len(macro.write.en) == 1 and len(macro.write.data.as_value()) == 12
-    assert len(macro.read.addr) == 10 and len(macro.read.data) == 12
+    assert len(macro.read.addr) == 10 and len(macro.read.data.as_value()) == 12
+    # the banked read mirrors the write port: 4 lanes, 12 addresses (the last one padded)
+    lanes = BehaviouralCIMMacro(PARALLEL_EXACT)
+    assert len(lanes.read.addr) == 4 and len(lanes.read.data.as_value()) == 4 * 6
     assert len(macro.x.payload.as_value()) == 65 * 4
     assert len(macro.y.payload.as_value()) == 10 * 22
     flows = {path: member.flow for path, member in sig.members.flatten()
@@ -89,12 +92,38 @@ def test_verilator_lint(cfg):
 
 # -- fast corner cases in the Amaranth simulator ----------------------------------------------------
 
+#: Tiled: 21 x 5 weights on 8 x 2 tiles (3 x 3 tiles, the last row and column tiles partial),
+#: 4 write lanes; the full row tiles' ADCs clip (8 rows * 3 >> 1 = 12 > 7), the partial one
+#: (5 rows) cannot.
+TILED_LOSSY = CIMConfig(rows=21, cols=5, weight_bits=8, cell_bits=2, input_bits=2, adc_bits=3,
+                        adc_shift=1, input_mode="serial", tile="8x2", write_lanes=4)
+
+
+def test_tiling_of_the_macro():
+    from zohw.hw.cim import tile_cols, tile_rows
+
+    assert (TILED_LOSSY.row_tiles, TILED_LOSSY.col_tiles) == (3, 3)
+    assert tile_rows(TILED_LOSSY) == ((0, 8), (8, 8), (16, 5))
+    assert tile_cols(TILED_LOSSY) == ((0, 2), (2, 2), (4, 1))
+    assert tile_rows(CIMConfig()) == ((0, 65),)
+    text = cim_verilog(TILED_LOSSY)
+    # one ADC per row tile and column, none for tiles that do not exist
+    assert "adc_t2_c4" in text and "adc_t3_c0" not in text and "adc_t0_c5" not in text
+    # the per-tile ADC matters: one ADC over all 21 rows gives other results
+    g = torch.Generator().manual_seed(2)
+    w = torch.randint(TILED_LOSSY.weight_min, TILED_LOSSY.weight_max + 1, (21, 5), generator=g)
+    x = torch.full((4, 21), TILED_LOSSY.input_max)
+    untiled = TILED_LOSSY.replace(tile="21x5")
+    assert not torch.equal(cim_matvec(TILED_LOSSY, w, x), cim_matvec(untiled, w, x))
+
+
 CORNERS = [
     CIMConfig(rows=3, cols=2, weight_bits=4, cell_bits=4, input_bits=1, adc_bits=4,
               input_mode="serial"),                       # one pass, one slice
     CIMConfig(rows=3, cols=2, weight_bits=4, cell_bits=1, input_bits=3, adc_bits=2,
               input_mode="parallel", adc_shift=0, write_lanes=5),   # clipping, 5 lanes
     CIMConfig(rows=4, cols=1, weight_bits=6, cell_bits=2, input_bits=2, adc_bits=1),
+    TILED_LOSSY,
 ]
 
 
@@ -118,10 +147,11 @@ def test_macro_corners_amaranth_sim(cfg):
             ctx.set(dut.write.en, (1 << L) - 1)
             await ctx.tick()
         ctx.set(dut.write.en, 0)
-        for n in range(cfg.words):
-            ctx.set(dut.read.addr, n)
+        for grp in range(cfg.write_groups):          # the banked read: L weights at once
+            ctx.set(dut.read.addr, grp)
             await ctx.tick()
-            assert ctx.get(dut.read.data) == flat[n]
+            assert list(ctx.get(dut.read.data)) == [
+                flat[grp * L + j] if grp * L + j < cfg.words else 0 for j in range(L)]
         ctx.set(dut.y.ready, 1)
         for vec in x.tolist():
             ctx.set(dut.x.payload, vec)

@@ -9,6 +9,7 @@ from amaranth.hdl import Module, signed
 from amaranth.lib import memory, wiring
 from amaranth.sim import Simulator
 
+from zohw.config import EngineConfig
 from zohw.hw.cim import CIMSignature
 from zohw.hw.controller import Controller, State
 from zohw.hw.loss_unit import LossUnit
@@ -163,11 +164,11 @@ def update_unit_run(cfg, diff, w_orig, z, steps_before=0):
         out["g"] = ctx.get(dut.g)
         for wi, di, zi in zip(stored, delta.tolist(), z.tolist()):
             ctx.set(dut.op.en, 1)
-            ctx.set(dut.op.w, wi)
-            ctx.set(dut.op.delta, di)
-            ctx.set(dut.op.z, zi)
+            ctx.set(dut.op.w, [wi])
+            ctx.set(dut.op.delta, [di])
+            ctx.set(dut.op.z, [zi])
             await ctx.tick()
-            out["w"].append(ctx.get(dut.op.w_new))
+            out["w"].append(ctx.get(dut.op.w_new)[0])
             out["write"].append(ctx.get(dut.op.write))
 
     simulate(dut, bench)
@@ -206,7 +207,8 @@ def test_update_unit_rounding_and_saturation(kw, diff, steps_before):
 
 class WeightMemoryMacro(wiring.Component):
     """A CIM macro stand-in that only stores weights (no passes: fast in the Python simulator);
-    its read port has the behavioural macro's latency of 1. Injected through the factory."""
+    its banked ports (one memory per lane) have the behavioural macro's read latency of 1.
+    Injected through the factory."""
 
     cycles_per_vector = 1
     read_latency = 1
@@ -217,12 +219,14 @@ class WeightMemoryMacro(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.mem = mem = memory.Memory(shape=signed(self._cfg.weight_bits),
-                                               depth=self._cfg.words, init=[])
-        rd, wr = mem.read_port(), mem.write_port()
-        m.d.comb += [rd.en.eq(self.read.en), rd.addr.eq(self.read.addr),
-                     self.read.data.eq(rd.data), wr.en.eq(self.write.en[0]),
-                     wr.addr.eq(self.write.addr), wr.data.eq(self.write.data[0])]
+        cfg = self._cfg
+        for j in range(cfg.write_lanes):
+            m.submodules[f"mem{j}"] = mem = memory.Memory(shape=signed(cfg.weight_bits),
+                                                          depth=cfg.write_groups, init=[])
+            rd, wr = mem.read_port(), mem.write_port()
+            m.d.comb += [rd.en.eq(self.read.en), rd.addr.eq(self.read.addr),
+                         self.read.data[j].eq(rd.data), wr.en.eq(self.write.en[j]),
+                         wr.addr.eq(self.write.addr), wr.data.eq(self.write.data[j])]
         return m
 
 
@@ -231,7 +235,8 @@ class _WriteHarness(wiring.Component):
         self.plan = plan = TrainerPlan(cfg, macro=WeightMemoryMacro)
         self.wp = WritePipeline(cfg, read_latency=plan.read_latency, count_bits=8)
         self.uu = UpdateUnit(cfg, loss_bits=plan.loss_bits,
-                             product_bits=plan.product_max.bit_length(), max_shift=plan.max_shift)
+                             product_bits=plan.product_max.bit_length(), max_shift=plan.max_shift,
+                             lanes=plan.write_lanes)
         self.macros = [plan.macro(c) for c in cfg.layer_cims]
         super().__init__({})
 
@@ -326,6 +331,39 @@ def test_write_pipeline_weights_counts_and_sparse_words():
     assert out["phase_cycles"] == [b["perturb_plus"], b["perturb_minus"], b["update"]]
     # a wrong golden (no write suppression: three writes per weight) is caught
     assert out["counts"] != [3] * d
+
+
+@pytest.mark.parametrize("kw", [
+    dict(hidden=(2,), write_lanes=1),                      # one weight per cycle
+    dict(hidden=(3,), write_lanes=4),                      # layer 1 ends mid-transfer, tail 3
+    dict(hidden=(5, 3), write_lanes=2, engine=EngineConfig(strategy="gauss-clt", lanes=8)),
+    dict(hidden=(3,), write_lanes=16),                     # a group is a whole transfer
+], ids=["L1", "mlp-L4", "deep-L2-P8", "mlp-L16"])
+def test_write_pipeline_banked_lanes(kw):
+    """Banked writes for several write_lanes and shapes: the final weights and write counts are
+    the golden step's, and every phase takes the cycle model's cycles
+    (W = sum of ceil(layer size / L))."""
+    cfg = TrainerConfig(**kw)
+    lo, hi = cfg.weight_range
+    g = torch.Generator().manual_seed(9)
+    d = cfg.params
+    w0 = torch.randint(lo, hi + 1, (d,), generator=g)
+    z = torch.randint(cfg.engine.word_min, cfg.engine.word_max + 1, (d,), generator=g)
+    z[torch.rand(d, generator=g) < 0.3] = 0
+    diff = -2500
+    out, plan = write_pipeline_run(cfg, w0, z, diff)
+    delta = perturbation(cfg, z)
+    w_new = torch.clamp(w0 + update_delta(cfg, diff, z), lo, hi)
+    assert out["weights"] == w_new.tolist()
+    assert out["counts"] == (2 * (delta != 0).long() + (w_new != w0 - delta).long()).tolist()
+    L = cfg.write_lanes
+    groups = sum(-(-n // L) for n in cfg.layer_sizes)
+    assert plan.write_pass_cycles == groups
+    b = plan.cycle_breakdown()
+    assert out["phase_cycles"] == [b["perturb_plus"], b["perturb_minus"], b["update"]]
+    assert out["phase_cycles"][0] == groups + 2            # RL = 1, then the write register
+    # a wrong cycle model (one weight per cycle) is caught unless L = 1
+    assert (out["phase_cycles"][0] == d + 2) == (L == 1)
 
 
 # -- sample memory ------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ STEPS = 200
 #: rounding, a saturating g (14 bits), uniform init, another engine strategy, bit-parallel CIM
 #: inputs (3 cycles per vector, fewer than the loss unit's 10 classes: the loss unit sets the
 #: pace) — fewer steps.
-VARIANT = TrainerConfig(model="mlp", hidden=4, hidden_shift=6, loss="mse", update="sign",
+VARIANT = TrainerConfig(hidden=(4,), hidden_shift=6, loss="mse", update="sign",
                         rounding="floor", lr_shift=1, lr_decay=7, init="uniform", init_bits=6,
                         batch=4, logit_shift=6, target=16, diff_bits=14, seed=7,
                         cim=CIMConfig(input_mode="parallel"),
@@ -175,9 +175,11 @@ def test_trainer_lint(cfg):
     assert ok, output
 
 
-def test_write_lanes_rejected():
-    with pytest.raises(ValueError, match="write_lanes"):
-        TrainerPlan(DEFAULT.replace(cim=CIMConfig(write_lanes=2)))
+def test_write_lanes_beyond_the_engine_rejected():
+    from zohw.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="write_lanes"):
+        DEFAULT.replace(write_lanes=2 * DEFAULT.engine.lanes)
 
 
 def test_verilog_is_deterministic_and_single_module():

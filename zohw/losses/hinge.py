@@ -2,8 +2,6 @@
 
 from amaranth.hdl import Mux
 
-from zohw.digits import CLASSES
-
 from .base import Loss
 
 
@@ -22,7 +20,7 @@ class Hinge(Loss):
         return (cfg.margin + s - self.true_scores(s, labels)).clamp(min=0).sum(-1) - cfg.margin
 
     def sample_max(self, cfg, smin, smax):
-        return (CLASSES - 1) * (cfg.margin + smax - smin)
+        return (cfg.classes - 1) * (cfg.margin + smax - smin)
 
 
 LOSS = Hinge()

@@ -2,8 +2,6 @@
 
 from amaranth.hdl import Mux
 
-from zohw.digits import CLASSES
-
 from .base import Loss
 
 
@@ -23,7 +21,7 @@ class MSE(Loss):
 
     def sample_max(self, cfg, smin, smax):
         t = cfg.target
-        return CLASSES * max((smin - t) ** 2, (smax - t) ** 2, smin ** 2, smax ** 2)
+        return cfg.classes * max((smin - t) ** 2, (smax - t) ** 2, smin ** 2, smax ** 2)
 
 
 LOSS = MSE()
