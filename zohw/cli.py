@@ -3,7 +3,9 @@
 A user's mistake — a configuration value (:class:`~zohw.errors.ConfigError`) or the usage of an
 option (:class:`~zohw.errors.UsageError`, or argparse's own checks) — is reported as one line on
 stderr, ``zohw COMMAND: error: …``, with exit code 2. Anything else is a bug in zohw and keeps
-its traceback. Ctrl-C ends a command with one line and exit code 130.
+its traceback. Ctrl-C (SIGINT) and SIGTERM end a command with one line and exit code 130 or
+143 (:mod:`zohw.signals`): children killed, queued work cancelled, no partial output, and the
+run directories the command made removed.
 """
 
 import argparse
@@ -58,16 +60,29 @@ def build_parser():
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    from . import signals
+
+    with signals.installed():
+        return _main(argv, signals)
+
+
+def _main(argv, signals):
+    name = "zohw"
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        name = f"zohw {args.command}"
         return args.func(args) or 0
     except (ConfigError, UsageError) as exc:
-        print(f"zohw {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{name}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"zohw {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:      # Ctrl-C, or SIGTERM (signals.Terminated)
+        from .io import discard_run_directories
+
+        discard_run_directories()
+        what, code = signals.outcome(exc)
+        print(f"{name}: {what}", file=sys.stderr, flush=True)
+        return code
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ has the complete new one.
 Directories: :func:`run_directory` makes a fresh directory under ``$ZOHW_CACHE/runs`` for the
 files of one run (a simulation's arguments, log and result), kept for a day so that a failure
 can be looked at, then removed by a later run; :func:`scratch_directory` is one removed on exit.
+An interrupted command removes the run directories it made (:func:`discard_run_directories`):
+nothing is left of a run that did not finish.
 """
 
 import contextlib
@@ -19,10 +21,13 @@ from pathlib import Path
 
 __all__ = ["atomic_open", "write_text_atomic", "write_bytes_atomic", "write_json_atomic",
            "save_npz_atomic", "run_directory", "scratch_directory", "RUN_MAX_AGE_S",
-           "check_output_path"]
+           "check_output_path", "discard_run_directories"]
 
 #: Run directories older than this are removed by the next :func:`run_directory`.
 RUN_MAX_AGE_S = 24 * 3600
+
+#: Run directories made by this process (removed if the command is interrupted).
+_made_runs = []
 
 
 @contextlib.contextmanager
@@ -93,7 +98,15 @@ def run_directory(prefix) -> Path:
     """A fresh directory ``$ZOHW_CACHE/runs/<prefix>-XXXX`` (kept for a day)."""
     runs = _runs_root()
     _remove_old_runs(runs)
-    return Path(tempfile.mkdtemp(dir=runs, prefix=f"{prefix}-"))
+    path = Path(tempfile.mkdtemp(dir=runs, prefix=f"{prefix}-"))
+    _made_runs.append(path)
+    return path
+
+
+def discard_run_directories():
+    """Remove every run directory this process made (an interrupted command's)."""
+    while _made_runs:
+        shutil.rmtree(_made_runs.pop(), ignore_errors=True)
 
 
 @contextlib.contextmanager

