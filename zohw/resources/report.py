@@ -11,6 +11,7 @@ from zohw.strategies import KNOBS, REGISTRY, STRATEGIES
 
 from ..errors import ConfigError, UsageError
 from ..io import atomic_open, write_json_atomic, write_text_atomic
+from ..signals import in_worker, pool_worker_init, stopping
 from .cells import parse_stat
 from .targets import TARGETS, check_target
 from .synth import TOP, run_job, yosys_version, short_yosys_version, nextpnr_version
@@ -188,8 +189,10 @@ def run(entries, jobs, *, fmax=False, workers=None, cache_dir=None, use_cache=Tr
         from tqdm import tqdm
         bar = tqdm(total=len(payloads), unit="synth", desc="yosys", dynamic_ncols=True)
     try:
-        with executor_factory(max_workers=workers) as pool:
-            futures = {pool.submit(run_job, p): p for p in payloads}
+        # Ctrl-C, SIGTERM or a failed job: cancel the queue and kill the workers at once.
+        with executor_factory(max_workers=workers, initializer=pool_worker_init) as pool, \
+                stopping(pool):
+            futures = {pool.submit(in_worker, run_job, p): p for p in payloads}
             for fut in as_completed(futures):
                 p = futures[fut]
                 try:
