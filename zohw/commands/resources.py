@@ -1,5 +1,7 @@
 """``zohw resources``: LUT/FF/carry/RAM/DSP (and Fmax) of every RNG strategy's perturbation
-engine at equal throughput, from Yosys ``stat -json``; JSON, Markdown and a PNG plot."""
+engine at equal throughput, from Yosys ``stat -json``; on the ``asic`` target NAND2-equivalent
+gates (and µm² with ``--liberty``); with ``--power`` a relative dynamic-power proxy from
+gate-level switching activity; JSON, Markdown and a PNG plot."""
 
 import os
 import resource
@@ -11,7 +13,7 @@ from zohw.config import EngineConfig, SCALINGS
 from zohw.configbase import add_options, options_to_kwargs
 from zohw.errors import UsageError
 from zohw.io import check_output_path
-from zohw.resources.targets import TARGETS
+from zohw.resources.targets import DEFAULT_TARGETS, TARGETS
 from zohw.strategies import KNOBS
 
 from ._engine_options import one_line_errors
@@ -19,7 +21,7 @@ from ._engine_options import one_line_errors
 
 def _targets_help():
     return (", ".join(f"{t.name} ({t.title})" for t in TARGETS.values())
-            + "; default all")
+            + f"; default {','.join(DEFAULT_TARGETS)}")
 
 
 def _pool_read_help():
@@ -52,7 +54,7 @@ def register(subparsers):
     p.add_argument("--rng", default="all", metavar="all|S1,S2,…",
                    help=f"strategies, each optionally strategy:scaling (default all); the "
                         f"Gaussian baselines {' and '.join(BASELINES)} are always included")
-    p.add_argument("--target", default=",".join(TARGETS), metavar="T1,T2,…",
+    p.add_argument("--target", default=",".join(DEFAULT_TARGETS), metavar="T1,T2,…",
                    help=_targets_help())
     add_options(p, EngineConfig, SIZE_FIELDS)
     p.add_argument("--scaling", default=None, metavar="MODE",
@@ -64,6 +66,20 @@ def register(subparsers):
                    help=f"scaling sweep over {', '.join(SWEEPABLE)} (repeatable: the "
                         f"cartesian product is synthesized)")
     p.add_argument("--fmax", action="store_true", help=_fmax_help())
+    liberty_targets = ", ".join(t.name for t in TARGETS.values() if t.liberty)
+    p.add_argument("--liberty", default=None, metavar="FILE.lib",
+                   help=f"also map the {liberty_targets} rows to this Liberty library (e.g. "
+                        "a PDK's standard cells) and report area_um2 (Yosys abc -liberty + "
+                        "stat -liberty); the gate equivalents stay on zohw's generic library")
+    p.add_argument("--power", action="store_true",
+                   help="add a relative dynamic-power proxy per engine (gate-level toggles x "
+                        "cell weight per cycle + clocked flip-flops, the trainer's step "
+                        "protocol, checked against the golden stream; see docs/power.md) and "
+                        "its ratio to the cheapest Gaussian baseline")
+    p.add_argument("--power-cycles", default="1024", metavar="N",
+                   help="cycles of the power simulation's measured window (default 1024)")
+    p.add_argument("--power-seed", default="1", metavar="S",
+                   help="seed the power simulation loads into the engines (default 1)")
     p.add_argument("--json", metavar="FILE", help="write the JSON report")
     p.add_argument("--markdown", metavar="FILE", help="write the Markdown tables")
     p.add_argument("--plot", metavar="FILE.png", help="write the bar (or sweep) chart")
@@ -92,6 +108,20 @@ def run_command(args):
             check_output_path(f"--{opt}", getattr(args, opt), suffix=suffix)
     if args.cache_dir is not None:
         check_output_path("--cache-dir", args.cache_dir, directory=True, create_parents=True)
+    liberty = None
+    if args.liberty is not None:
+        from zohw.resources.asic import check_liberty
+        liberty = check_liberty(args.liberty)
+        if not any(rp.TARGETS[t].liberty for t in targets):
+            names = ", ".join(t.name for t in rp.TARGETS.values() if t.liberty)
+            raise UsageError(f"liberty applies to the {names} target, which --target "
+                             f"{args.target!r} does not name")
+    power = None
+    if args.power:
+        power = {"cycles": rp.parse_int("power_cycles", args.power_cycles, lo=2),
+                 "seed": rp.parse_int("power_seed", args.power_seed, lo=0)}
+        if power["seed"] >= 1 << 32:
+            raise UsageError(f"power_seed must be below 2**32, not {power['seed']}")
 
     entries, jobs, skipped = rp.plan(specs, targets, base, sweep, args.scaling, args.pool_read)
     if not entries:
@@ -112,7 +142,7 @@ def run_command(args):
     try:
         results = rp.run(entries, jobs, fmax=args.fmax, workers=workers,
                          cache_dir=args.cache_dir, use_cache=not args.no_cache,
-                         progress=not args.quiet)
+                         progress=not args.quiet, liberty=liberty, power=power)
     except SynthesisError as exc:
         # a tool failure, not a usage error: the message carries the tail of the tool's log
         print(f"zohw resources: {exc}", file=sys.stderr)
@@ -123,10 +153,12 @@ def run_command(args):
     command = "zohw resources " + " ".join(shlex.quote(a) for a in _argv_for_record(args, base))
     report = rp.build_report(entries, results, targets=targets, base=base, sweep=sweep,
                              skipped=skipped, fmax=args.fmax, wall_seconds=wall,
-                             command=command, pool_read=args.pool_read)
-    fresh = sum(1 for r in results.values() if not r["cached"])
+                             command=command, pool_read=args.pool_read, liberty=liberty,
+                             power=power)
+    synth = {k: r for k, r in results.items() if k[1] != rp.POWER}
+    fresh = sum(1 for r in synth.values() if not r["cached"])
     report["synthesized"] = fresh
-    report["cached"] = len(results) - fresh
+    report["cached"] = len(synth) - fresh
     report["machine"] = {"cpus": os.cpu_count(), "workers": workers,
                          "load_average_at_start": round(load0, 2),
                          "cpu_seconds": round(cpu, 1)}
@@ -138,8 +170,16 @@ def run_command(args):
         rp.write_plot(args.plot, report)
     if not args.quiet:
         print(rp.render_markdown(report))
-    print(f"{len(results)} syntheses ({fresh} run, {len(results) - fresh} cached) in "
-          f"{wall:.0f} s wall, {cpu:.0f} s CPU, on {workers} processes", file=sys.stderr)
+    sims = [r for k, r in results.items() if k[1] == rp.POWER]
+    sims_text = ""
+    if sims:
+        run_sims = sum(1 for r in sims if not r["cached"])
+        sims_text = (f" + {len(sims)} power simulations ({run_sims} run, "
+                     f"{len(sims) - run_sims} cached)")
+    written = [getattr(args, o) for o in ("json", "markdown", "plot") if getattr(args, o)]
+    print(f"{len(synth)} syntheses ({fresh} run, {len(synth) - fresh} cached){sims_text} in "
+          f"{wall:.0f} s wall, {cpu:.0f} s CPU, on {workers} processes"
+          + (f"; wrote {', '.join(written)}" if written else ""), file=sys.stderr)
     return 0
 
 
@@ -168,4 +208,12 @@ def _argv_for_record(args, base):
         out += ["--sweep", s]
     if args.fmax:
         out.append("--fmax")
+    if args.liberty is not None:
+        out += ["--liberty", args.liberty]
+    if args.power:
+        out.append("--power")
+        if str(args.power_cycles) != "1024":
+            out += ["--power-cycles", str(args.power_cycles)]
+        if str(args.power_seed) != "1":
+            out += ["--power-seed", str(args.power_seed)]
     return out

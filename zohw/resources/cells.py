@@ -17,6 +17,9 @@ classes:
 ``muxf``      wide-function multiplexers (MUXF7/MUXF8, PFUMX/L6MUX21): free slice resources,
               listed so that nothing is hidden
 
+A cell-library target (``asic``) instead reads its Liberty file: ``ff`` counts the cells with an
+``ff`` group, and the counts gain ``ge``, ``ge_comb`` and ``ge_seq`` (:func:`.asic.ge_counts`).
+
 Cell types that are pure I/O, clock buffering or constants are ignored; any other cell type lands
 in ``other`` (a dict) so that a primitive the table does not know never disappears silently.
 """
@@ -58,9 +61,18 @@ def classify(cells, target):
     counts = dict.fromkeys(COUNT_KEYS, 0)
     other = {}
     carry_luts = 0
+    lib = None
+    if target.liberty is not None:
+        from .asic import read_liberty
+        lib = read_liberty(target.liberty)
     for raw, n in sorted(cells.items()):
         cell = _strip(raw)
         if cell in target.ignore:
+            continue
+        if lib is not None and cell in lib:
+            # a library cell: flip-flops are counted here, every cell in the gate equivalents
+            if lib[cell].sequential:
+                counts["ff"] += n
             continue
         spec = target.lookup(cell)
         if spec is None:
@@ -78,6 +90,10 @@ def classify(cells, target):
             carry_luts += n * luts
     counts["lut_total"] = counts["lut"] + counts["lutram"] + carry_luts
     counts["other"] = other
+    if lib is not None:
+        from .asic import ge_counts
+        known = {_strip(k): v for k, v in cells.items() if _strip(k) in lib}
+        counts.update({k: v for k, v in ge_counts(known, target.liberty).items() if k != "ff"})
     return counts
 
 

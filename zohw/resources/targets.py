@@ -1,6 +1,7 @@
 """The synthesis targets: one :class:`Target` record each, registered in :data:`TARGETS`.
 
-A target is everything the resource study knows about an FPGA family: its Yosys script (and a
+A target is everything the resource study knows about an FPGA family (or, for ``asic``, a
+generic standard-cell library): its Yosys script (and a
 fallback script), the table that classifies its primitive cells into resource classes (see
 :mod:`.cells`), the pool read port ``--pool-read auto`` picks, the place-and-route flow and
 clock goal of ``--fmax``, and the relative cost of a synthesis job. The ``zohw resources``
@@ -10,11 +11,17 @@ records: adding a target is adding one record here.
 
 import re
 import sys
+from pathlib import Path
 from dataclasses import dataclass, field
 
 from zohw.errors import ConfigError
 
-__all__ = ["Target", "Nextpnr", "TARGETS", "check_target", "XILINX7", "ICE40", "ECP5"]
+__all__ = ["Target", "Nextpnr", "TARGETS", "DEFAULT_TARGETS", "check_target", "XILINX7", "ICE40",
+           "ECP5", "ASIC", "LIBERTY_NAME"]
+
+#: Name of the Liberty file in the synthesis directory (the script text does not depend on where
+#: the library lives; the cache key holds its hash).
+LIBERTY_NAME = "cells.lib"
 
 #: Read ports of the pool memory (:attr:`zohw.config.EngineConfig.pool_read`).
 _POOL_READS = ("comb", "sync")
@@ -50,6 +57,12 @@ class Target:
     distributed RAM; ``sync``: block RAM, where there is no distributed RAM). ``fmax_mhz`` is
     the clock constraint given to ``nextpnr`` (the achieved Fmax is reported). ``job_weight``
     scales the estimated synthesis time (jobs are started largest first).
+
+    ``liberty`` (a Liberty file) makes a cell-library target: the script maps to the cells of
+    ``{liberty}`` (copied into the synthesis directory; a user's ``--liberty`` replaces it),
+    ``stat`` reports the library's area, and rows get gate equivalents (:mod:`.asic`) instead
+    of a cell table. ``default`` targets are those ``zohw resources`` synthesizes without
+    ``--target``.
     """
 
     name: str
@@ -63,6 +76,8 @@ class Target:
     nextpnr: Nextpnr | None = None
     fmax_mhz: int | None = None
     fallback: str | None = None
+    liberty: str | None = None
+    default: bool = True
     _patterns: tuple = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -76,7 +91,11 @@ class Target:
 
     def script(self, top, fallback=False):
         """The Yosys synthesis command for module ``top``."""
-        return (self.fallback if fallback else self.synth).format(top=top)
+        return (self.fallback if fallback else self.synth).format(top=top, liberty=LIBERTY_NAME)
+
+    def stat(self):
+        """The Yosys ``stat`` command whose JSON the report reads."""
+        return f"stat -liberty {LIBERTY_NAME} -json" if self.liberty else "stat -json"
 
     def lookup(self, cell):
         """``(class, luts, bits)`` of a cell type, or None if the table does not know it."""
@@ -166,8 +185,26 @@ ECP5 = Target(
     fallback="synth_ecp5 -dff -top {top}",
 )
 
+ASIC = Target(
+    name="asic",
+    title="ASIC, generic gates",
+    description=("ASIC: Yosys synth -flatten, then dfflibmap + abc on zohw's generic Liberty "
+                 "library (areas in NAND2 equivalents; memories become flip-flops)"),
+    synth="synth -flatten -top {top}\ndfflibmap -liberty {liberty}\n"
+          "abc -liberty {liberty}\nopt_clean",
+    classes={},                              # gates and flip-flops come from the Liberty file
+    ignore=frozenset({"$scopeinfo"}),
+    # no distributed or block RAM: the pool is a flip-flop array with a multiplexer read port
+    pool_read="comb",
+    job_weight=3,
+    liberty=str(Path(__file__).resolve().parent / "data" / "zohw_generic.lib"),
+    default=False,                           # opt-in: --target asic (or a list naming it)
+)
+
 #: Every target, by name, in report order.
-TARGETS = {t.name: t for t in (XILINX7, ICE40, ECP5)}
+TARGETS = {t.name: t for t in (XILINX7, ICE40, ECP5, ASIC)}
+#: The targets ``zohw resources`` synthesizes when ``--target`` is not given.
+DEFAULT_TARGETS = tuple(t.name for t in TARGETS.values() if t.default)
 
 
 def check_target(name):
