@@ -22,8 +22,8 @@ import threading
 import time
 from pathlib import Path
 
-from zohw.cache import cache_root
-from zohw.io import run_directory, write_json_atomic, write_text_atomic
+from zohw.cache import CacheEntry, cache_root
+from zohw.io import run_directory
 from zohw.train_config import TrainerConfig
 
 from .host import run_testbench
@@ -97,17 +97,19 @@ def design(cfg: TrainerConfig, capacity=None):
     from zohw.hw.verilog import flatten, ports
 
     capacity = _capacity(cfg, capacity)
-    base = cache_root() / "trainer-verilog" / hardware_key(cfg, capacity)
-    path, ports_path = base.with_suffix(".v"), base.with_suffix(".portspec.json")
-    if path.is_file() and ports_path.is_file():
-        return path.read_text(), [tuple(p) for p in json.loads(ports_path.read_text())], 0.0
+    # A self-healing entry (zohw.cache): a truncated or edited file is rebuilt, with a warning.
+    entry = CacheEntry(cache_root() / "trainer-verilog" / hardware_key(cfg, capacity))
+    if entry.valid():
+        return ((entry.path / "trainer.v").read_text(),
+                [tuple(p) for p in json.loads((entry.path / "ports.json").read_text())], 0.0)
     t0 = time.monotonic()
     trainer = ZOTrainer(cfg, capacity=capacity)
     spec = [list(p) for p in ports(trainer)]
     text = flatten(trainer, TOPLEVEL)
     seconds = time.monotonic() - t0
-    write_json_atomic(ports_path, spec)
-    write_text_atomic(path, text)
+    with entry.build() as tmp:
+        (tmp / "trainer.v").write_text(text)
+        (tmp / "ports.json").write_text(json.dumps(spec))
     return text, [tuple(p) for p in spec], seconds
 
 
