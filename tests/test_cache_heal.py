@@ -209,3 +209,33 @@ def test_cache_clear_unknown_kind(tmp_path):
     assert r.stderr.count("\n") == 1
     with pytest.raises(ValueError, match="unknown cache kind"):
         clear_cache(["verilog"], tmp_path)
+
+
+# -- the generated trainer Verilog (zohw.sim.trainer.design), elaboration faked --------------
+
+def test_trainer_verilog_entry_heals(root, capsys, monkeypatch):
+    """A truncated cached trainer Verilog (which once failed every run with "no top-level port
+    declaration found") is discarded and regenerated, with one warning naming it."""
+    import zohw.hw.trainer as hw_trainer
+    import zohw.hw.verilog as hw_verilog
+    from zohw.sim import trainer as sim_trainer
+    from zohw.train_config import TrainerConfig
+
+    cfg = TrainerConfig()
+
+    made = []
+    monkeypatch.setattr(sim_trainer, "hardware_key", lambda *a, **k: "k")
+    monkeypatch.setattr(hw_trainer, "ZOTrainer", lambda *a, **k: made.append(1) or "dut")
+    monkeypatch.setattr(hw_verilog, "ports", lambda dut: [("clk", "input", 1)])
+    monkeypatch.setattr(hw_verilog, "flatten",
+                        lambda dut, top: f"module {top}(input clk);\nendmodule\n")
+    text, ports, _ = sim_trainer.design(cfg, 2048)
+    entry = root / "trainer-verilog" / "k"
+    assert sim_trainer.design(cfg, 2048)[:2] == (text, ports) and len(made) == 1   # a hit
+    verilog = next(p for p in entry.iterdir() if p.suffix == ".v")
+    verilog.write_text(text[:7])
+    capsys.readouterr()
+    assert sim_trainer.design(cfg, 2048)[:2] == (text, ports)
+    assert len(made) == 2                                                    # regenerated
+    assert capsys.readouterr().err == (f"zohw: cache entry {entry} is damaged "
+                                       f"({verilog.name} fails its checksum); rebuilding\n")
