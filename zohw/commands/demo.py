@@ -109,19 +109,22 @@ def _demo_system(args, out):
     def load(name):
         return json.loads((out / name).read_text())
 
+    # steps 4-6 show their own progress bars (no phase silent for more than a few seconds)
     print("[4/6] resources: every strategy on xilinx7 at P = 16, B = 8 (Yosys) ...", flush=True)
     rc = main(["resources", "--rng", "all", "--target", "xilinx7", "--lanes", "16",
-               "--width", "8", "--quiet", "--json", str(out / "resources.json"),
+               "--width", "8", "--json", str(out / "resources.json"),
                "--markdown", str(out / "resources.md"), "--plot", str(out / "resources.png")])
     if rc:
         return rc
     rows = {r["strategy"]: r for r in load("resources.json")["rows"]}
-    print("      " + ", ".join(f"{s} {r['lut_total']} LUT {r['ff']} FF"
-                                for s, r in rows.items()))
+    # LUTs as logic and as distributed RAM (LUTRAM) apart, as the README's table has them
+    print("      " + ", ".join(
+        f"{s} {r['lut']} LUT" + (f" + {r['lutram']} LUTRAM" if r.get("lutram") else "")
+        + f" {r['ff']} FF" for s, r in rows.items()))
 
     print(f"[5/6] training digits for {args.train_steps} steps in hardware arithmetic "
           f"(pezo-otf) beside float Gaussian MeZO ...", flush=True)
-    rc = main(["train", "--rng", "pezo-otf", "--steps", str(args.train_steps), "--quiet",
+    rc = main(["train", "--rng", "pezo-otf", "--steps", str(args.train_steps),
                "--reference", "float-gauss", "--json", str(out / "train.json"),
                "--plot", str(out / "train.png")])
     if rc:
@@ -132,10 +135,11 @@ def _demo_system(args, out):
           f"{ref.get('test_accuracy', float('nan')):.3f}); plot {out / 'train.png'}")
 
     print(f"[6/6] RTL trainer co-simulation, {args.cosim_steps} steps ...", flush=True)
-    rc = main(["train", "--cosim", "--steps", str(args.cosim_steps), "--quiet",
+    rc = main(["train", "--cosim", "--steps", str(args.cosim_steps),
                "--eval-every", str(args.cosim_steps), "--json", str(out / "train_cosim.json")])
     cosim = load("train_cosim.json")
     print(f"      {cosim['mismatches']} mismatches; {cosim['cycles_per_step']} cycles/step "
           f"(model {cosim['predicted_cycles_per_step']})")
-    print(f"{'PASS' if rc == 0 else 'FAIL'}: results in {out}/")
+    written = sorted(p.name for p in out.iterdir() if p.is_file())
+    print(f"zohw demo: {'PASS' if rc == 0 else 'FAIL'}: wrote {out}/ ({', '.join(written)})")
     return rc
