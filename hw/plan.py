@@ -23,6 +23,7 @@ batch, n layers)::
 
 import functools
 
+from zohw.errors import ConfigError
 from zohw.losses import get as get_loss
 from zohw.train_config import TrainerConfig
 
@@ -113,7 +114,7 @@ class TrainerPlan:
         self._lanes = lanes.pop()
         bits = capacity * self.sample_bits
         if bits > SAMPLE_MEMORY_BITS_MAX:
-            raise ValueError(
+            raise ConfigError(
                 f"the sample memory of {capacity} samples x {self.sample_bits} bits "
                 f"({bits} bits) exceeds the limit of {SAMPLE_MEMORY_BITS_MAX} bits; use fewer "
                 "samples, fewer input bits or --input-pool")

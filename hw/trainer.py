@@ -10,15 +10,16 @@ arithmetic is the golden model's, :func:`zohw.sw.train.golden_step`, bit for bit
 is the one cycle model, :class:`zohw.hw.plan.TrainerPlan` (the table below, for read latency
 RL = 1).
 
-One step s (d weights, flat order layer by layer, row-major ``r * cols + c``)
---------------------------------------------------------------------------
+One step s (d weights, flat order layer by layer, row-major ``r * cols + c``; every layer
+banked in groups of L = ``write_lanes`` weights, ``W = sum_l ceil(rows_l * cols_l / L)``)
+--------------------------------------------------------------------------------------------
 ============== ============ ===================================================================
 phase          cycles       what happens
 ============== ============ ===================================================================
-PERTURB_PLUS   W + 2        read w, write ``w + delta`` (suppressed when delta = 0)
+PERTURB_PLUS   W + 2        read w, write ``w + delta`` (a lane with delta = 0 is not written)
 FORWARD_PLUS   Fw           the mini-batch through the CIM macro(s) and the loss unit: L+
 REPLAY_1       1            ``replay`` strobe to the engine
-PERTURB_MINUS  W + 2        read ``w + delta``, write ``w - delta`` (suppressed when delta = 0)
+PERTURB_MINUS  W + 2        read ``w + delta``, write ``w - delta`` (not when delta = 0)
 FORWARD_MINUS  Fw           the same mini-batch again: L-
 DIFF           1            ``g = sat(L+ - L-, diff_bits)``, ``gz = g * lr_mult`` (or sign(g))
 REPLAY_2       1            ``replay`` strobe
@@ -32,31 +33,33 @@ never saturated: every stored weight keeps the headroom H = max|delta|).
 (``rounding="nearest"``: ``sign(p) * ((|p| + 2**(k-1)) >> k)``) or floors (``"floor"``: ``p >> k``).
 ``lo, hi = TrainerConfig.weight_range`` (saturating weights).
 
-Write pipeline (:mod:`zohw.hw.write_pipeline`; the three write phases share it, ``W = d``)::
+Write pipeline (:mod:`zohw.hw.write_pipeline`; the three write phases share it)::
 
-    stage 0  issue: CIM read of weight i, engine transfer into the lane buffer on lane 0
+    stage 0  issue: banked CIM read of group g (L weights), its L engine words
     stage 1  read data valid (CIMSignature.read_latency = 1); w + delta / w - 2 delta -> write reg
-             UPDATE: p = gz * z, w = (w - delta) + delta                     -> update reg
+             UPDATE: p = gz * z, w = (w - delta) + delta (L lanes)        -> update reg
     stage 2  CIM write (perturb phases); UPDATE: round, add, saturate, count   -> write reg
     stage 3  CIM write (UPDATE)
 
-One weight flows per cycle; an engine transfer of P words feeds P consecutive weights (the
-padding lanes past d of a step's last transfer are dropped). A write whose value equals the cell's
-content is suppressed. The write-count memory is updated once per step and weight in the UPDATE
-phase with the step's issued writes, ``2 * (delta != 0) + (w_new != w - delta)``
+One group of L weights flows per cycle; the engine's transfers of P >= L words are realigned to
+the groups by a word buffer (a layer may start mid-transfer; the padding words past d of a
+step's last transfer are dropped). A lane whose value equals the cell's content is not written.
+The write-count memory (L counters per group) is updated once per step and group in the UPDATE
+phase with the step's issued writes, ``2 * (delta != 0) + (w_new != w - delta)`` per lane
 (read-modify-write, stage 1 read, stage 2 write) — the counts of the golden's ``writes``.
 
-Forward pass (``Fw`` cycles; ``cpv`` = ``cycles_per_vector`` of a macro, C = 10 classes)::
+Forward pass (``Fw`` cycles; ``cpv`` = ``cycles_per_vector`` of a macro, C classes, n layers)::
 
     cycle 0            sample memory read of draw 0 (address register, see below)
     cycle 1 + k*I      draw k enters macro 1 (I = max(cpv..., C): one vector per I cycles)
-    mlp                y1 -> h = clamp(y1 >> hidden_shift, 0, 2**input_bits - 1) register
-                       (1 cycle) -> macro 2 with the constant bias input
+    hidden layers      y_l -> h = clamp(y_l >> hidden_shift, 0, 2**input_bits - 1) register
+                       (1 cycle) -> macro l + 1 with the constant bias input
     loss unit          takes a result vector (1 cycle), then one class per cycle (C cycles),
                        overlapped with the next vector; the last class of the last draw ends
                        the phase
 
-so ``Fw = 1 + B*I + (sum(cpv) - I + [mlp]) + C + 1`` (:attr:`TrainerPlan.forward_cycles`).
+so ``Fw = 1 + B*I + (sum(cpv) - I + (n - 1)) + C + 1`` (:attr:`TrainerPlan.forward_cycles`).
+Every macro is tiled (``cim.tile``): the behavioural macro has one ADC per row tile and column.
 
 Mini-batch order: draw n (n = s*B + j, counted across steps) reads sample address
 ``(n * stride) mod n_samples`` (:func:`zohw.sw.data.batch_indices`): one address register, plus
@@ -121,7 +124,7 @@ class ZOTrainer(wiring.Component):
     Members
     -------
     samples : In(stream.Signature(sample_layout(input_bits)))
-        One training sample per transfer (64 pixel codes + label), written at address
+        One training sample per transfer (``inputs`` input codes + label), written at address
         ``n_samples`` (then incremented). Ready while idle and not full.
     clear : In(1)
         Strobe (while idle): empty the sample memory (``n_samples`` ← 0).

@@ -29,15 +29,29 @@ from zohw.train_config import TrainerConfig
 from .host import run_testbench
 from .kit import pack
 
-__all__ = ["TB_MODULE", "TOPLEVEL", "WRAPPER_TOPLEVEL", "TRAINER_OPT", "CHECKPOINT_EVERY",
+__all__ = ["TB_MODULE", "TOPLEVEL", "WRAPPER_TOPLEVEL", "TRAINER_OPT",
+           "TRAINER_SHORT_OPT", "OPT_CYCLES", "trainer_opt", "CHECKPOINT_WEIGHTS",
+           "CHECKPOINT_EVERY",
            "hardware_key", "design", "design_verilog", "wrapper_verilog", "checkpoint_cells",
            "checkpoint_steps", "golden_checkpoints", "pack_samples", "run_trainer_cosim",
            "source_digest"]
 
 TB_MODULE = "zohw.sim.tb_trainer"
-#: C++ optimisation level of the trainer's model: -O2 simulates 3 to 4 times faster than -O0
-#: for a build about 3 times longer (see docs/cosim.md); a training run outweighs its build.
+#: C++ optimisation level of the trainer's model for long runs: -O2 simulates about 7 times
+#: faster than -O0 for a build about 2.6 times longer (see docs/cosim.md).
 TRAINER_OPT = "-O2"
+#: ... and for short runs, where the build dominates (tests, 20-step runs at scale).
+TRAINER_SHORT_OPT = "-O0"
+#: Simulated cycles from which -O2 repays its longer build (digits, docs/cosim.md: 20 s more
+#: build against 74 k -> 509 k cycles/s break even near 1.7 M cycles).
+OPT_CYCLES = 1_500_000
+
+
+def trainer_opt(cycles):
+    """The optimisation level for a run of ``cycles`` simulated cycles."""
+    return TRAINER_OPT if cycles >= OPT_CYCLES else TRAINER_SHORT_OPT
+
+
 TOPLEVEL = "zohw_trainer"
 
 #: Packages and modules whose source generates the trainer's Verilog.
@@ -119,6 +133,9 @@ WRAPPER_TOPLEVEL = "zohw_trainer_sim"
 RESET_CYCLES = 3
 #: Steps between two weight and write-count checkpoints of a co-simulation (default).
 CHECKPOINT_EVERY = 1000
+#: Up to this many weights the wrapper always has the checkpoint registers (runs with and
+#: without checkpoints share one build); a larger design gets them only when a run asks.
+CHECKPOINT_WEIGHTS = 4096
 
 
 def _cell(layer, r, c):
@@ -310,7 +327,7 @@ def pack_samples(x, y, input_bits, features=None):
 def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, data=None,
                       capacity=None, report_limit=16, timeout_s=None, progress=None,
                       golden=None, fast_model=True, until_stopped=False,
-                      opt=TRAINER_OPT, wrapped=True, checkpoint_every=CHECKPOINT_EVERY,
+                      opt=None, wrapped=True, checkpoint_every=CHECKPOINT_EVERY,
                       on_progress=None) -> dict:
     """Run ``steps`` training steps (default ``cfg.steps``) on the RTL and on the golden model,
     and compare them.
@@ -321,7 +338,8 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
     builds the Verilator model with only its ports public; False makes every signal public
     (slower). ``until_stopped`` starts the RTL with ``steps = 0`` (run until stopped) and
     pulses ``stop`` during the last step instead. ``opt`` is the C++ optimisation level of the
-    model. ``wrapped`` simulates the trainer inside :func:`wrapper_verilog`'s wrapper (the
+    model (None: :func:`trainer_opt` of the run's cycles). ``wrapped`` simulates the trainer
+    inside :func:`wrapper_verilog`'s wrapper (the
     fast model, with checkpoints); False simulates the bare trainer. ``checkpoint_every``: every
     weight and write count are also compared after every that many steps (None or 0: only at
     the end; needs the wrapper and the behavioural CIM macro). ``on_progress(steps_done,
@@ -366,13 +384,16 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
     checkpoints = []
     if wrapped:
         verilog, port_names, can_checkpoint = wrapper_verilog(
-            verilog, port_spec, cfg, checkpoints=bool(planned) and not until_stopped)
+            verilog, port_spec, cfg,
+            checkpoints=bool(planned) and not until_stopped or cfg.params <= CHECKPOINT_WEIGHTS)
         toplevel = WRAPPER_TOPLEVEL
         if can_checkpoint and not until_stopped:
             checkpoints = planned
     else:
         port_names, toplevel = [p[0] for p in port_spec], TOPLEVEL
     rtl = TrainerPlan(cfg, capacity=capacity)
+    if opt is None:
+        opt = trainer_opt(steps * rtl.cycles_per_step)
 
     from zohw.sw.train import init_weights
     expected = {

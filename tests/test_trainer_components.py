@@ -463,3 +463,36 @@ def test_controller_sequence_results_and_step_cycles():
     assert trace[-1] == State.IDLE
     # a wrong expectation (one cycle per phase less) is caught
     assert results[0][4] != cycles - 1
+
+
+# -- the plan (cycle model) for any shape -------------------------------------------------------
+
+def test_plan_follows_the_shape_lanes_and_tiles():
+    """The plan's numbers from first principles for a deep MLP on small tiles with 4 lanes."""
+    from zohw.cim_config import CIMConfig
+
+    cfg = TrainerConfig(hidden=(20, 7), write_lanes=4, cim=CIMConfig(tile="32x8"))
+    plan = TrainerPlan(cfg)
+    sizes = [(64 + 1) * 20, (20 + 1) * 7, (7 + 1) * 10]
+    assert list(cfg.layer_sizes) == sizes and plan.params == sum(sizes)
+    assert plan.layer_groups == tuple(-(-n // 4) for n in sizes)
+    assert plan.write_pass_cycles == sum(-(-n // 4) for n in sizes)
+    assert plan.tiles == ((3, 3), (1, 1), (1, 2))
+    assert (plan.inputs, plan.classes, plan.label_bits) == (64, 10, 4)
+    cpv = cfg.cim.passes
+    fw = 1 + cfg.batch * max(cpv, 10) + (3 * cpv - max(cpv, 10) + 2) + 10 + 1
+    assert plan.forward_cycles == fw
+    b = plan.cycle_breakdown()
+    assert b["perturb_plus"] == b["perturb_minus"] == plan.write_pass_cycles + 2
+    assert b["update"] == plan.write_pass_cycles + 3
+    assert plan.cycles_per_step == 3 * plan.write_pass_cycles + 7 + 2 * fw + 4
+    assert plan.capacity == 1433                            # the digits train split
+    assert plan.label_queue >= 3 * 3
+
+
+def test_plan_sample_memory_limit():
+    from zohw.errors import ConfigError
+    from zohw.hw.plan import SAMPLE_MEMORY_BITS_MAX
+
+    with pytest.raises(ConfigError, match=f"exceeds the limit of {SAMPLE_MEMORY_BITS_MAX} bits"):
+        TrainerPlan(TrainerConfig(), capacity=1 << 20)

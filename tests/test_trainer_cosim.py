@@ -12,6 +12,7 @@ The default-configuration tests share one Verilator build (cached by the Verilog
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -27,14 +28,17 @@ from zohw.train_config import TrainerConfig
 DEFAULT = TrainerConfig()
 #: Steps of the default co-simulation (the issue asks for at least 200).
 STEPS = 200
-#: A second datapath: MLP with ReLU, MSE loss, ZO-SignSGD, decaying update shift, floor
-#: rounding, a saturating g (14 bits), uniform init, another engine strategy, bit-parallel CIM
-#: inputs (3 cycles per vector, fewer than the loss unit's 10 classes: the loss unit sets the
-#: pace) — fewer steps.
-VARIANT = TrainerConfig(hidden=(4,), hidden_shift=6, loss="mse", update="sign",
-                        rounding="floor", lr_shift=1, lr_decay=7, init="uniform", init_bits=6,
-                        batch=4, logit_shift=6, target=16, diff_bits=14, seed=7,
-                        cim=CIMConfig(input_mode="parallel"),
+#: A small user data set (tests/data/tiny3.npz: 3 classes, 12 features, 72 train samples).
+TINY3 = str(Path(__file__).parent / "data" / "tiny3.npz")
+#: A second datapath: a user .npz data set, a two-hidden-layer MLP (12-6-5-3) with ReLU, MSE
+#: loss, ZO-SignSGD, decaying update shift, floor rounding, a saturating g (14 bits), uniform
+#: init, another engine strategy with P = 8, two write lanes (tails and a layer starting
+#: mid-transfer), 8x4 CIM tiles (2 x 2, 1 x 2 and 1 x 1 tiles per layer), bit-parallel CIM
+#: inputs (3 cycles per vector, as many as the 3 classes) — fewer steps.
+VARIANT = TrainerConfig(dataset=TINY3, hidden=(6, 5), hidden_shift=6, loss="mse",
+                        update="sign", rounding="floor", lr_shift=1, lr_decay=7, init="uniform",
+                        init_bits=6, batch=4, logit_shift=6, target=16, diff_bits=14, seed=7,
+                        write_lanes=2, cim=CIMConfig(input_mode="parallel", tile="8x4"),
                         engine=EngineConfig(strategy="gauss-clt", lanes=8))
 VARIANT_STEPS = 24
 
@@ -83,6 +87,12 @@ def test_default_cycle_model(default_run):
     assert r["cycles_per_step"] == r["rtl_cycles_per_step"]
     assert r["cycle_breakdown"] == cycle_breakdown(DEFAULT)
     assert r["sim_cycles_per_second"] > 0
+    # banked writes (16 lanes): within 1.2 x the floor 3*ceil(d/P) + 2*B*cpv of the schedule
+    floor = (3 * -(-DEFAULT.params // DEFAULT.engine.lanes)
+             + 2 * DEFAULT.batch * DEFAULT.cim.passes)
+    assert DEFAULT.write_lanes == DEFAULT.engine.lanes == 16
+    assert floor == TrainerPlan(DEFAULT).floor_cycles_per_step
+    assert r["cycles_per_step"] <= 1.2 * floor, (r["cycles_per_step"], floor)
 
 
 def test_progress_callback(default_run):
