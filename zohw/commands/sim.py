@@ -14,6 +14,10 @@ least one replay per step, and compares every transfer with
 writes, reads back and streams vectors through the behavioural CIM macro, and compares every
 weight and every result column with :func:`zohw.sw.cim.cim_matvec`.
 
+``cim`` and ``trainer`` estimate the memory a run needs from its configuration before any work
+and refuse one above the limit (:mod:`zohw.limits`: ``$ZOHW_MEMORY_LIMIT``, else 80 % of the
+RAM).
+
 ``zohw sim trainer [trainer options] [--steps T] [--checkpoint-every N] --json FILE`` runs T
 training steps on the RTL trainer and compares every step's L+, L-, g, every weight and write
 count after every N steps (default 1000) and at the end with :func:`zohw.sw.train.train_golden`;
@@ -24,6 +28,7 @@ import sys
 
 from zohw.errors import UsageError
 from zohw.io import check_output_path, save_npz_atomic, write_json_atomic
+from zohw.limits import check_memory, cim_cosim_estimate, trainer_cosim_estimate
 
 from ._engine_options import add_engine_options, engine_config, one_line_errors
 
@@ -244,6 +249,7 @@ def run_cim(args):
         raise UsageError(f"phases must be at least 1, not {args.phases}")
     _check_probability("backpressure", args.backpressure)
     _check_probability("input_gaps", args.input_gaps)
+    check_memory(cim_cosim_estimate(cfg, args.vectors, args.phases))
     _check_outputs(args)
     try:
         with Spinner(f"zohw sim cim {cfg.name}") as spinner:
@@ -318,6 +324,7 @@ def run_trainer(args):
     if every == 1 or every < 0:
         raise UsageError(f"checkpoint-every must be 0 (none) or at least 2, not {every}")
     check_stride(cfg)
+    check_memory(trainer_cosim_estimate(cfg, steps, (steps - 1) // every if every else 0))
     _check_outputs(args)
     try:
         with StepBar(steps, f"zohw sim trainer {steps} steps") as bar:

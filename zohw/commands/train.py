@@ -25,6 +25,7 @@ import sys
 
 from zohw.errors import UsageError
 from zohw.io import atomic_open, check_output_path, write_json_atomic
+from zohw.limits import check_memory
 
 from ._engine_options import add_engine_options, engine_config, one_line_errors
 
@@ -79,6 +80,16 @@ def trainer_config(args):
     engine = engine_config(args)
     cim = CIMConfig(**options_to_kwargs(args, CIMConfig, _CIM_FIELDS))
     return TrainerConfig(engine=engine, cim=cim, **options_to_kwargs(args, TrainerConfig))
+
+
+def _memory_estimate(cfg, cosim):
+    """The run's memory estimate (zohw.limits; refused above the limit before any work)."""
+    from zohw.limits import golden_train_estimate, trainer_cosim_estimate
+    from zohw.sim.trainer import CHECKPOINT_EVERY
+
+    if cosim:
+        return trainer_cosim_estimate(cfg, cfg.steps, (cfg.steps - 1) // CHECKPOINT_EVERY)
+    return golden_train_estimate(cfg)
 
 
 def check_stride(cfg):
@@ -282,6 +293,7 @@ def run_train(args):
                          "no float reference)")
     fo_lr = _fo_lr(args, kinds)
     check_stride(cfg)
+    check_memory(_memory_estimate(cfg, args.cosim))
     check_output_path("--json", args.json)
     if args.plot is not None:
         check_output_path("--plot", args.plot, suffix=".png")
