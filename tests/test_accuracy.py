@@ -75,3 +75,108 @@ def test_parse_knobs():
         accuracy.study.parse_knobs(["clt_k=2,x"])
     with pytest.raises(ValueError, match="clt_k must be one of 2, 4, 8, 12, not 3"):
         accuracy.run_study(steps=2, seeds=(1,), jobs=1, progress=False, knobs={"clt_k": [3]})
+
+
+# -- models, data sets, the study at scale, RTL verification ----------------------------------
+
+def test_parse_model():
+    from zohw.accuracy.scale import parse_model
+    assert parse_model("linear") == {"hidden": (), "input_pool": 1}
+    assert parse_model("mlp:32/pool2") == {"hidden": (32,), "input_pool": 2}
+    assert parse_model("mlp:8,4") == {"hidden": (8, 4), "input_pool": 1}
+    for bad in ("cnn", "mlp:", "mlp:x", "mlp:0", "linear/pool", "linear/2"):
+        with pytest.raises(ValueError, match=f"model must be linear or mlp:H"):
+            parse_model(bad)
+
+
+def _fake_cosim(fail_strategy=None):
+    """A stand-in for the RTL co-simulation: passes, or reports mismatches for one strategy
+    (the rendering must show a failed row as failed)."""
+    def cosim(cfg, golden):
+        bad = cfg.engine.strategy == fail_strategy
+        return {"passed": not bad, "mismatches": 5 if bad else 0, "steps": cfg.steps,
+                "cycles_per_step": 926, "predicted_cycles_per_step": 926}
+    return cosim
+
+
+def test_verify_rtl_column(monkeypatch):
+    from zohw.accuracy import study
+    monkeypatch.setattr(study, "_cosim", _fake_cosim(fail_strategy="gauss-clt"))
+    report = study.run_study(steps=4, seeds=(3, 4), jobs=1, eval_every=2, progress=False,
+                             strategies=["pezo-otf", "gauss-clt"], verify_rtl=True)
+    runs = report["runs"]
+    verified = [(r["strategy"], r["seed"]) for r in runs if "rtl" in r]
+    assert sorted(verified) == [("gauss-clt", 3), ("pezo-otf", 3)]   # the first seed of each row
+    m = report["summary"]["methods"]
+    assert m["pezo-otf"]["verified_rtl"] == {"passed": True, "seeds": [3], "mismatches": 0,
+                                             "steps": 4}
+    assert m["gauss-clt"]["verified_rtl"]["passed"] is False
+    md = study.render_markdown(report)
+    assert "| verified in RTL over the full run |" in md
+    assert "yes: seed 3, 4 steps, 0 mismatches |" in md
+    assert "**FAILED**: seed 3, 5 mismatches |" in md
+    plain = study.run_study(steps=2, seeds=(1,), jobs=1, progress=False,
+                            strategies=["pezo-otf"])
+    assert "rtl" not in plain["runs"][0]
+    assert "| not run |" in study.render_markdown(plain)
+
+
+def test_study_on_a_user_npz_and_an_mlp(tmp_path):
+    import numpy as np
+    from zohw import accuracy
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 9, size=(60, 5))
+    y = np.arange(60) % 3
+    path = tmp_path / "small.npz"
+    np.savez(path, x=x, y=y)
+    report = accuracy.run_study(steps=3, seeds=(1, 2), jobs=1, eval_every=3, progress=False,
+                                strategies=["pezo-otf"],
+                                model={"dataset": str(path), "input_pool": 1, "hidden": (4,)})
+    assert report["dataset"]["name"] == str(path) and report["dataset"]["n_test"] == 12
+    assert report["model"]["shape"] == "5-4-3" and report["model"]["params"] == 6 * 4 + 5 * 3
+    # the MLP starts from a seeded uniform init: first-order SGD runs once per seed
+    assert len(report["summary"]["methods"]["fo-sgd"]["per_seed"]) == 2
+    md = accuracy.render_markdown(report)
+    assert "MLP 5-4-3" in md and "6 × 4 + 5 × 3 weights" in md and "12 held-out" in md
+
+
+def test_scale_report_cost_table_and_plot(tmp_path, capsys):
+    from zohw import accuracy
+    out = tmp_path / "scale"
+    rc = accuracy.main(["--dataset", "digits", "--model", "linear", "--model", "mlp:8/pool2",
+                        "--strategies", "pezo-otf", "--steps", "4", "--seeds", "1,2",
+                        "--jobs", "1", "--out", str(out)])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert printed.strip().splitlines()[-1].startswith("python -m zohw.accuracy: 2 model(s), ")
+    md = (tmp_path / "scale.md").read_text()
+    assert "| linear 64-10 | 650 | 128x32 | 1×1 | 1 | 16 % | 16 |" in md
+    assert "| mlp 16-8-10 (pooled 2×2) | 226 | 128x32 | 1×1 + 1×1 | 2 |" in md
+    assert "### linear 64-10" in md and "### mlp 16-8-10 (pooled 2×2)" in md
+    assert "Second half of the run" in md
+    assert (tmp_path / "scale.png").read_bytes()[:4] == b"\x89PNG"
+    import json
+    doc = json.loads((tmp_path / "scale.json").read_text())
+    assert doc["kind"] == "scale" and len(doc["models"]) == 2
+    # re-rendering from the JSON gives the same Markdown
+    assert accuracy.main(["--out", str(out), "--render-only", "--quiet"]) == 0
+    assert (tmp_path / "scale.md").read_text() == md
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "linear", "--hidden", "8"], "--hidden and --input-pool cannot be used with "
+                                             "--model"),
+    (["--model", "cnn"], "model must be linear or mlp:H"),
+    (["--strategies", "pezo-otf,foo"], "strategy must be one of"),
+    (["--dataset", "cifar"], "dataset must be digits, mnist-5k or a path ending in .npz, "
+                             "not 'cifar'"),
+    (["--input-pool", "3"], "dataset digits: input_pool 3 must divide the image side 8"),
+    (["--model", "linear", "--model", "mlp:4", "--readme", "README.md"],
+     "--readme takes the single-model table"),
+])
+def test_study_options_one_line_exit_2(tmp_path, argv, message, capsys):
+    from zohw import accuracy
+    assert accuracy.main(["--out", str(tmp_path / "acc"), "--quiet", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"python -m zohw.accuracy: error: {message}") and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []

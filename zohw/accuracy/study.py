@@ -57,18 +57,53 @@ def _method(strategy, knobs):
     return strategy + "".join(f":{k}={v}" for k, v in knobs)
 
 
+#: The model of the default study: the linear digits classifier.
+DEFAULT_MODEL = {"dataset": "digits", "input_pool": 1, "hidden": ()}
+
+
+def model_config(model, **kw):
+    """The :class:`TrainerConfig` of a study model (``{"dataset", "input_pool", "hidden"}``)."""
+    return TrainerConfig(dataset=model["dataset"], input_pool=model["input_pool"],
+                         hidden=tuple(model["hidden"]), **kw)
+
+
+def rtl_verdict(cosim):
+    """The stored verdict of a full-run co-simulation result dict (:func:`run_trainer_cosim`)."""
+    return {"passed": bool(cosim.get("passed", not cosim.get("mismatches"))
+                           and not cosim.get("mismatches")),
+            "mismatches": int(cosim.get("mismatches") or 0),
+            "steps": cosim.get("steps"),
+            "cycles_per_step": cosim.get("cycles_per_step"),
+            "predicted_cycles_per_step": cosim.get("predicted_cycles_per_step"),
+            "sim_cycles_per_second": cosim.get("sim_cycles_per_second"),
+            "sim_seconds": cosim.get("sim_seconds"),
+            "error": cosim.get("error")}
+
+
+def _cosim(cfg, golden):
+    """Co-simulate the full run of ``cfg`` on the Verilated RTL, against the golden run
+    ``golden`` (a hook: tests replace it)."""
+    from zohw.sim.trainer import run_trainer_cosim
+    return run_trainer_cosim(cfg, cfg.steps, golden=golden)
+
+
 def _job(job):
-    """Run one training (in a worker process); returns a JSON-able record."""
-    kind, strategy, knobs, seed, steps, eval_every = job
+    """Run one training (in a worker process); returns a JSON-able record. A golden job with
+    ``verify`` also co-simulates its whole run in RTL and stores the verdict as ``rtl``."""
+    kind, strategy, knobs, seed, steps, eval_every = job[:6]
+    model = job[6] if len(job) > 6 else DEFAULT_MODEL
+    verify = job[7] if len(job) > 7 else False
+    from zohw.sw.data import load_dataset
     from zohw.sw.train import predicted_cycles_per_step, train_golden
     from zohw.sw.reference import train_reference
 
-    cfg = TrainerConfig(engine=_engine(strategy, knobs), steps=steps, seed=seed,
-                        eval_every=eval_every)
+    cfg = model_config(model, engine=_engine(strategy, knobs), steps=steps, seed=seed,
+                       eval_every=eval_every)
+    data = load_dataset(cfg.dataset, cfg.cim.input_bits, cfg.input_pool)
     if kind == "golden":
-        res = train_golden(cfg)
+        res = train_golden(cfg, data)
     else:
-        res = train_reference(cfg, kind)
+        res = train_reference(cfg, kind, data)
     loss, every = _downsample(res.step_loss().tolist())
     rec = {"kind": kind, "strategy": strategy, "seed": seed,
            "test_accuracy": res.final_test_accuracy,
@@ -84,6 +119,8 @@ def _job(job):
         rec["cycles_per_step"] = predicted_cycles_per_step(cfg)
         rec["writes_per_weight"] = float(res.write_counts.double().mean())
         rec["g_saturated"] = int((res.g.abs() >= cfg.diff_max).sum())
+        if verify:
+            rec["rtl"] = rtl_verdict(_cosim(cfg, res))
     return rec
 
 
@@ -95,18 +132,39 @@ def variants(strategy, knobs=None):
     return [tuple(zip(own, combo)) for combo in itertools.product(*(knobs[k] for k in own))]
 
 
+def check_strategies(names):
+    """The strategies named (registry order kept as given), or UsageError."""
+    for n in names:
+        if n not in REGISTRY:
+            raise UsageError(f"strategy must be one of {', '.join(STRATEGIES)}, not {n!r}")
+    return tuple(dict.fromkeys(names))
+
+
 def run_study(steps=10000, seeds=(1, 2, 3), jobs=2, eval_every=None, progress=True,
-              knobs=None):
+              knobs=None, model=None, strategies=None, verify_rtl=False):
     """Run every training of the study; returns the report dict. ``knobs`` (``{knob:
     [values]}``) trains each strategy that declares a knob once per value (else at its
-    defaults)."""
+    defaults). ``model`` (``{"dataset", "input_pool", "hidden"}``, default the linear digits
+    classifier) is the model every method trains; ``strategies`` a subset of the registry;
+    ``verify_rtl`` co-simulates the full run of the first seed of every golden row in RTL
+    (``rtl`` in its record, ``verified_rtl`` in its summary)."""
+    model = dict(DEFAULT_MODEL if model is None else model)
+    model["hidden"] = tuple(model["hidden"])
     eval_every = eval_every or max(1, steps // 20)
-    golden = [(s, v) for s in STRATEGIES for v in variants(s, knobs)]
+    strategies = STRATEGIES if strategies is None else check_strategies(strategies)
+    golden = [(s, v) for s in strategies for v in variants(s, knobs)]
     for s, v in golden:
         _engine(s, v)                     # an invalid knob value fails before any training
-    work = [("golden", s, v, seed, steps, eval_every) for s, v in golden for seed in seeds]
-    work += [("float-gauss", None, (), seed, steps, eval_every) for seed in seeds]
-    work += [("fo-sgd", None, (), seeds[0], steps, eval_every)]
+    cfg = model_config(model, steps=steps, seed=seeds[0])  # an invalid model fails here too
+    from zohw.sw.data import load_dataset
+    load_dataset(cfg.dataset, cfg.cim.input_bits, cfg.input_pool)  # loaded once, before forks
+    m = model
+    work = [("golden", s, v, seed, steps, eval_every, m, verify_rtl and seed == seeds[0])
+            for s, v in golden for seed in seeds]
+    work += [("float-gauss", None, (), seed, steps, eval_every, m) for seed in seeds]
+    # first-order SGD does not depend on the engine seed; from a seeded uniform init it does
+    fo_seeds = seeds if cfg.init == "uniform" else seeds[:1]
+    work += [("fo-sgd", None, (), seed, steps, eval_every, m) for seed in fo_seeds]
     t0 = time.perf_counter()
     records = []
     bar = None
@@ -131,9 +189,13 @@ def run_study(steps=10000, seeds=(1, 2, 3), jobs=2, eval_every=None, progress=Tr
     order = {_method(s, v): i for i, (s, v) in enumerate(golden)}
     records.sort(key=lambda r: (r["kind"] != "golden", order.get(r.get("method"), 0),
                                 r["kind"], r["seed"]))
-    cfg = TrainerConfig(steps=steps)
+    from zohw.commands.train import mapping_dict
+    mapping = mapping_dict(cfg)
     return {"steps": steps, "seeds": list(seeds), "eval_every": eval_every,
             "knobs": {k: list(v) for k, v in (knobs or {}).items()},
+            "model": {**mapping["model"], "input_pool": model["input_pool"]},
+            "dataset": mapping["dataset"], "tiles": mapping["tiles"],
+            "write_lanes": mapping["write_lanes"], "verify_rtl": bool(verify_rtl),
             "config": {k: v for k, v in cfg.as_dict().items() if k not in ("engine", "seed")},
             "runs": records, "summary": summarize(records),
             "wall_seconds": round(wall, 1), "jobs": jobs,
@@ -169,10 +231,19 @@ def summarize(records):
             out[key]["label"] = rs[0].get("label", rs[0]["strategy"])
             out[key]["cycles_per_step"] = rs[0]["cycles_per_step"]
             out[key]["writes_per_weight"] = _mean([r["writes_per_weight"] for r in rs])
+            rtl = [r["rtl"] for r in rs if "rtl" in r]
+            if rtl:
+                out[key]["verified_rtl"] = {
+                    "passed": all(v["passed"] for v in rtl),
+                    "seeds": [r["seed"] for r in rs if "rtl" in r],
+                    "mismatches": sum(v["mismatches"] for v in rtl),
+                    "steps": rtl[0]["steps"]}
     mezo = out["float-gauss"]["mean"]
     for key, v in out.items():
         v["gap_to_float_mezo_points"] = 100.0 * (v["mean"] - mezo)
     pezo = [k for k, v in out.items() if v.get("strategy") in PEZO_FAMILY]
+    if not pezo:
+        return {"methods": out, "verdict": {"float_mezo_accuracy": mezo}}
     best = max(pezo, key=lambda k: out[k]["mean"])
     verdict = {
         "best_pezo": best,
@@ -214,23 +285,57 @@ def _golden_name(key, method):
     return f"`{strategy}`{label[len(strategy):]}"
 
 
+def _model_of(report):
+    """(dataset name, model shape, d, kind) of a report; reports written before the data set
+    options were the linear digits model."""
+    m = report.get("model") or {"shape": "64-10", "kind": "linear", "params": 650}
+    ds = report.get("dataset") or {"name": "digits", "n_test": 364, "input_pool": 1}
+    return ds, m
+
+
+def _dataset_title(name):
+    return {"digits": "Digits", "mnist-5k": "MNIST-5k"}.get(name, name)
+
+
+def rtl_cell(method):
+    """The "verified in RTL over the full run" cell of a golden row."""
+    v = method.get("verified_rtl")
+    if v is None:
+        return "not run"
+    seeds = ", ".join(map(str, v["seeds"]))
+    steps = f"{v['steps']:,}".replace(",", "\u202f") if v.get("steps") else "?"
+    if v["passed"]:
+        return f"yes: seed {seeds}, {steps} steps, 0 mismatches"
+    return f"**FAILED**: seed {seeds}, {v['mismatches']} mismatches"
+
+
 def render_markdown(report, heading_level=2):
     h = "#" * heading_level
     s = report["summary"]
     m, v = s["methods"], s["verdict"]
     seeds = report["seeds"]
+    ds, model = _model_of(report)
+    cfg = report["config"]
+    name = _dataset_title(ds["name"])
+    rows = " + ".join(f"{L['rows']} × {L['cols']}" for L in report.get("tiles", {}).get(
+        "layers", [])) or "65 × 10"
+    kind = ("Linear classifier" if model["kind"] == "linear" else
+            f"MLP {model['shape']} (ReLU, requantised)")
+    pool = (f", inputs pooled {ds['input_pool']}×{ds['input_pool']}"
+            if ds.get("input_pool", 1) > 1 else "")
     lines = [
-        f"{h} Digits accuracy after {report['steps']:,} steps".replace(",", "\u202f"),
+        f"{h} {name} accuracy after {report['steps']:,} steps".replace(",", "\u202f"),
         "",
-        f"Linear classifier (65 × 10 weights, 12-bit in the CIM macro), hinge loss, ZO-SGD, "
-        f"batch {report['config']['batch']}, ε = 2^-{report['config']['eps_shift']}, "
-        f"update shift {report['config']['lr_shift']}; test accuracy on the 364 held-out "
-        f"digits, mean over engine seeds {', '.join(map(str, seeds))} "
+        f"{kind} ({rows} weights, 12-bit in the CIM macro{pool}), {cfg['loss']} loss, "
+        f"ZO-SGD, batch {cfg['batch']}, ε = 2^-{cfg['eps_shift']}, "
+        f"update shift {cfg['lr_shift']}; test accuracy on the {ds['n_test']} held-out "
+        f"samples, mean over engine seeds {', '.join(map(str, seeds))} "
         f"(min–max in brackets). *Hardware arithmetic* = the golden model, bit-exact with the "
         f"RTL (CIM ADC, shifts, saturation, rounding).",
         "",
-        "| method | arithmetic | test accuracy | vs float MeZO | cycles/step | writes/weight |",
-        "|---|---|---|---|---|---|",
+        "| method | arithmetic | test accuracy | vs float MeZO | cycles/step | writes/weight "
+        "| verified in RTL over the full run |",
+        "|---|---|---|---|---|---|---|",
     ]
     for key in _method_keys(m):
         r = m[key]
@@ -239,46 +344,61 @@ def render_markdown(report, heading_level=2):
             acc += f" ({r['min']:.3f}–{r['max']:.3f})"
         gap = "—" if key == "float-gauss" else f"{r['gap_to_float_mezo_points']:+.1f} pt"
         if key not in REFERENCE_LABELS:
-            name = _golden_name(key, r) + (" (PeZO)" if _strategy(key, r) in PEZO_FAMILY
-                                           else "")
+            label = _golden_name(key, r) + (" (PeZO)" if _strategy(key, r) in PEZO_FAMILY
+                                            else "")
             arith = "hardware (golden)"
             cyc = f"{r['cycles_per_step']:,}"
             wr = f"{r['writes_per_weight']:,.0f}"
+            rtl = rtl_cell(r)
         else:
-            name = REFERENCE_LABELS[key]
+            label = REFERENCE_LABELS[key]
             arith = "float32"
-            cyc = wr = "—"
-            if key == "fo-sgd":
-                acc = f"{r['mean']:.3f}"
-        lines.append(f"| {name} | {arith} | {acc} | {gap} | {cyc} | {wr} |")
-    verdict = (
-        f"Best PeZO-family strategy: **`{v['best_pezo']}`**, {v['best_pezo_accuracy']:.3f} "
-        f"({v['best_pezo_gap_points']:+.1f} points against float Gaussian MeZO, "
-        f"{v['float_mezo_accuracy']:.3f}); target ≥ 0.88 and within 2 points: "
-        f"**{'met' if v['meets_target'] else 'NOT met'}**.")
+            cyc = wr = rtl = "—"
+        lines.append(f"| {label} | {arith} | {acc} | {gap} | {cyc} | {wr} | {rtl} |")
+    if "best_pezo" in v and ds["name"] != "digits":
+        gap = v["best_pezo_gap_points"]
+        verdict = (
+            f"Best PeZO-family strategy: **`{v['best_pezo']}`**, {v['best_pezo_accuracy']:.3f} "
+            f"({gap:+.1f} points against float Gaussian MeZO, {v['float_mezo_accuracy']:.3f} "
+            f"on the same model, steps and batches): within 2 points: "
+            f"**{'yes' if gap >= -2.0 else 'no'}**.")
+    elif "best_pezo" in v:
+        verdict = (
+            f"Best PeZO-family strategy: **`{v['best_pezo']}`**, {v['best_pezo_accuracy']:.3f} "
+            f"({v['best_pezo_gap_points']:+.1f} points against float Gaussian MeZO, "
+            f"{v['float_mezo_accuracy']:.3f}); target ≥ 0.88 and within 2 points: "
+            f"**{'met' if v['meets_target'] else 'NOT met'}**.")
+    else:
+        verdict = f"Float Gaussian MeZO reaches {v['float_mezo_accuracy']:.3f}."
     if v.get("pezo_shift_accuracy") is not None:
         verdict += (
             f" `pezo-shift` reaches {v['pezo_shift_accuracy']:.3f} "
-            f"({v['pezo_shift_gap_points']:+.1f} points): with d = 650 weights and a 256-word "
-            f"pool its perturbations span at most N/P = 16 directions, so training is confined "
-            f"to a 16-dimensional subspace. `pezo-block` reads the same pool with per-lane "
-            f"random block offsets and a fresh sign per word, which spans every direction — "
-            f"see `docs/strategies.md`.")
+            f"({v['pezo_shift_gap_points']:+.1f} points): with d = {model['params']} weights "
+            f"and a 256-word pool its perturbations span at most N/P = 16 directions, so "
+            f"training is confined to a 16-dimensional subspace. `pezo-block` reads the same "
+            f"pool with per-lane random block offsets and a fresh sign per word, which spans "
+            f"every direction — see `docs/strategies.md`.")
+    command = report.get("command", "python -m zohw.accuracy --out docs/accuracy "
+                                    "--readme README.md")
+    rtl_note = (" The last column: the whole run of the first seed co-simulated on the "
+                "Verilated RTL trainer and compared bit for bit with the golden model (every "
+                "step's L+, L−, g and cycle count; every weight and write count at "
+                "checkpoints and at the end) — `make accuracy-rtl`; \"not run\" otherwise.")
     lines += [
         "",
         verdict,
         "",
-        f"Regenerate: `make accuracy` (`python -m zohw.accuracy --out docs/accuracy "
-        f"--readme README.md`; {len(report['runs'])} trainings, "
+        f"Regenerate: `{command}` ({len(report['runs'])} trainings, "
         f"{report['wall_seconds']:.0f} s wall on {report['jobs']} processes). Cycles/step is "
         f"the analytic model (`zohw.sw.train.predicted_cycles_per_step`); writes/weight are "
         f"the CIM writes issued per weight over the run (3 per step, unchanged values "
-        f"suppressed).",
-        "",
-        "![digits accuracy](docs/accuracy.png)" if heading_level > 2 else
-        "![digits accuracy](accuracy.png)",
+        f"suppressed).{rtl_note}",
         "",
     ]
+    if report.get("plot", True):
+        png = report.get("png", "accuracy.png")
+        lines += [f"![{name} accuracy](docs/{png})" if heading_level > 2 else
+                  f"![{name} accuracy]({png})", ""]
     return "\n".join(lines)
 
 
@@ -301,12 +421,14 @@ def plot_study(path, report):
         lw = 2.0 if _strategy(key, m[key]) in PEZO_FAMILY or ls == "--" else 1.2
         label = REFERENCE_LABELS.get(key, m[key].get("label", key))
         ax1.plot(steps, mean, ls, color=cmap(i), lw=lw, label=label)
-    ax1.set_xlabel("step")
-    ax1.set_ylabel("test accuracy (mean over seeds)")
+    ds, model = _model_of(report)
+    ax1.set_xlabel("training step")
+    ax1.set_ylabel("test accuracy (fraction of test samples, mean over seeds)")
     ax1.set_ylim(0, 1)
     ax1.grid(alpha=0.3)
     ax1.legend(fontsize=7.5, loc="lower right")
-    ax1.set_title("digits, linear, hinge, ZO-SGD: accuracy against steps", fontsize=10)
+    ax1.set_title(f"Test accuracy against training steps: {_dataset_title(ds['name'])}, "
+                  f"{model['kind']} model {model['shape']}, zeroth-order SGD", fontsize=10)
     ys = range(len(keys))
     ax2.barh(list(ys), [m[k]["mean"] for k in keys], color=[cmap(i) for i in ys], alpha=0.8)
     for i, k in enumerate(keys):
@@ -314,13 +436,16 @@ def plot_study(path, report):
             ax2.plot(a, i, "k.", ms=4)
         ax2.text(0.02, i, f"{m[k]['mean']:.3f}", va="center", fontsize=8, color="white",
                  fontweight="bold")
-    ax2.axvline(0.88, color="gray", ls=":", lw=1)
+    if ds["name"] == "digits":
+        ax2.axvline(0.88, color="gray", ls=":", lw=1, label="digits target 0.88")
+        ax2.legend(fontsize=7.5, loc="lower right")
     ax2.set_yticks(list(ys))
     ax2.set_yticklabels([REFERENCE_LABELS[k].split(" (")[0] if k in REFERENCE_LABELS
                          else m[k].get("label", k) for k in keys], fontsize=8)
     ax2.invert_yaxis()
     ax2.set_xlim(0, 1)
-    ax2.set_xlabel(f"test accuracy after {report['steps']} steps")
+    ax2.set_xlabel(f"test accuracy after {report['steps']} steps (dots: seeds)")
+    ax2.set_title("Final test accuracy per method", fontsize=10)
     ax2.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     with atomic_open(path, "wb") as f:
@@ -377,6 +502,33 @@ def parse_knobs(items):
     return out
 
 
+def _model_options(args):
+    """The models the options name: ``--model`` specs, else one model from ``--hidden`` and
+    ``--input-pool``."""
+    from .scale import parse_model
+    if args.model:
+        if args.hidden is not None or args.input_pool is not None:
+            raise UsageError("--hidden and --input-pool cannot be used with --model (a model "
+                             "spec names its own: linear, mlp:H[,H2...], /poolK)")
+        models = [parse_model(spec) for spec in args.model]
+    else:
+        text = args.hidden or "none"
+        models = [parse_model("linear" if text == "none" else f"mlp:{text}")]
+        if args.input_pool is not None:
+            models[0]["input_pool"] = _positive("input_pool", args.input_pool)
+    return [{"dataset": args.dataset, **m} for m in models]
+
+
+def _positive(name, text):
+    try:
+        v = int(text, 10)
+    except ValueError:
+        v = 0
+    if v < 1:
+        raise UsageError(f"{name} must be a positive integer, not {text!r}")
+    return v
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m zohw.accuracy",
                                      description=__doc__.splitlines()[0])
@@ -388,6 +540,22 @@ def main(argv=None):
     parser.add_argument("--knob", action="append", default=[], metavar="NAME=V1,V2,…",
                         help="train each strategy that has this knob once per value "
                              f"(repeatable; knobs: {', '.join(KNOBS)})")
+    parser.add_argument("--dataset", default="digits", metavar="NAME|PATH.npz",
+                        help="the data set every model trains on (default digits)")
+    parser.add_argument("--model", action="append", default=[], metavar="SPEC",
+                        help="a model: linear or mlp:H[,H2...], optionally /poolK (e.g. "
+                             "mlp:32/pool2); repeatable: several models give the study at "
+                             "scale (cost table, one accuracy panel per model)")
+    parser.add_argument("--hidden", default=None, metavar="H[,H2,...]",
+                        help="hidden widths of the one model (none: linear; default)")
+    parser.add_argument("--input-pool", default=None, metavar="K",
+                        help="sum KxK blocks of the images (default 1: off)")
+    parser.add_argument("--strategies", default=None, metavar="S1,S2,…",
+                        help=f"train only these strategies (default all: {', '.join(STRATEGIES)})")
+    parser.add_argument("--verify-rtl", action="store_true",
+                        help="also co-simulate the full run of the first seed of every "
+                             "strategy row on the Verilated RTL trainer (bit-exact check); "
+                             "the table's last column reports the verdicts")
     parser.add_argument("--readme", metavar="FILE", help="update the table in this README")
     parser.add_argument("--render-only", action="store_true",
                         help="re-render from PREFIX.json without training")
@@ -401,15 +569,43 @@ def main(argv=None):
             raise UsageError(f"jobs must be at least 1, not {args.jobs}")
         seeds = _seeds(args.seeds)
         knobs = parse_knobs(args.knob)
+        strategies = (None if args.strategies is None else
+                      check_strategies([s.strip() for s in args.strategies.split(",")
+                                        if s.strip()]))
+        models = _model_options(args)
+        for model in models:               # every model valid before any training
+            model_config(model, steps=args.steps, seed=seeds[0])
+        if args.readme and len(models) > 1:
+            raise UsageError("--readme takes the single-model table; the study at scale "
+                             "(several --model) writes PREFIX.md only")
+        from zohw.io import check_output_path
+        for suffix in (".json", ".md", ".png"):
+            if not (args.render_only and suffix == ".json"):
+                check_output_path("--out", prefix + suffix)
+        from .scale import plot_scale, render_scale_markdown, run_scale
         if args.render_only:
             with open(prefix + ".json", encoding="utf-8") as f:
                 report = json.load(f)
+        elif len(models) > 1:
+            report = run_scale(args.dataset, models, args.steps, seeds, args.jobs,
+                               progress=not args.quiet, strategies=strategies,
+                               verify_rtl=args.verify_rtl)
         else:
             report = run_study(args.steps, seeds, args.jobs, progress=not args.quiet,
-                               knobs=knobs)
+                               knobs=knobs, model=models[0], strategies=strategies,
+                               verify_rtl=args.verify_rtl)
+        if not args.render_only:
+            report["command"] = "python -m zohw.accuracy " + " ".join(
+                sys.argv[1:] if argv is None else argv)
+            report["png"] = os.path.basename(prefix) + ".png"
             write_json_atomic(prefix + ".json", report)
-        write_text_atomic(prefix + ".md", render_markdown(report))
-        plot_study(prefix + ".png", report)
+        if report.get("kind") == "scale":
+            text = render_scale_markdown(report)
+            plot_scale(prefix + ".png", report)
+        else:
+            text = render_markdown(report)
+            plot_study(prefix + ".png", report)
+        write_text_atomic(prefix + ".md", text)
         if args.readme:
             changed = update_readme(args.readme, report)
             if not args.quiet:
@@ -418,6 +614,12 @@ def main(argv=None):
         print(f"python -m zohw.accuracy: error: {exc}", file=sys.stderr)
         return 2
     if not args.quiet:
-        print(render_markdown(report))
+        print(text)
+        failed = [k for r in report.get("models", [report])
+                  for k, v in r["summary"]["methods"].items()
+                  if not v.get("verified_rtl", {"passed": True})["passed"]]
+        print(f"python -m zohw.accuracy: {len(report.get('models', [report]))} model(s), "
+              f"{sum(len(r['runs']) for r in report.get('models', [report]))} trainings"
+              + (f", RTL verification FAILED for {', '.join(failed)}" if failed else "")
+              + f"; wrote {prefix}.json, {prefix}.md, {prefix}.png")
     return 0
-
