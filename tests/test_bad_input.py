@@ -75,7 +75,7 @@ SIM_PERTURB = [
 
 SIM_CIM = [
     *_json_cases(["sim", "cim"]),
-    (["sim", "cim", "--rows", "0", "--json", "r.json"], "rows must be an integer from 1 to 1024"),
+    (["sim", "cim", "--rows", "0", "--json", "r.json"], "rows must be an integer from 1 to"),
     (["sim", "cim", "--weight-bits", "1", "--json", "r.json"], "weight_bits"),
     (["sim", "cim", "--input-mode", "diagonal", "--json", "r.json"],
      "input_mode must be one of serial, parallel, not 'diagonal'"),
@@ -90,9 +90,9 @@ SIM_TRAINER = [
     (["sim", "trainer", "--checkpoint-every", "1", "--json", "r.json"],
      "checkpoint-every must be 0 (none) or at least 2, not 1"),
     (["sim", "trainer", "--stride", "1433", "--json", "r.json"],
-     "stride must be coprime with the train-set size 1433, not 1433"),
-    (["sim", "trainer", "--model", "cnn", "--json", "r.json"],
-     "model must be one of linear, mlp, not 'cnn'"),
+     "stride must be coprime with the train-set size 1433"),
+    (["sim", "trainer", "--hidden", "0", "--json", "r.json"],
+     "hidden must be a tuple of integers from 1 to"),
 ]
 
 TRAIN = [
@@ -106,7 +106,7 @@ TRAIN = [
     (["train", "--steps", "10", "--json", "r.json", "--plot", "{tmp}/afile/r.png"],
      "is not a directory"),
     (["train", "--steps", "10", "--json", "r.json", "--stride", "1433"],
-     "stride must be coprime with the train-set size 1433, not 1433"),
+     "stride must be coprime with the train-set size 1433"),
     (["train", "--steps", "10", "--json", "r.json", "--cosim", "--reference", "float-gauss"],
      "--reference cannot be used with --cosim"),
     (["train", "--steps", "0", "--json", "r.json"], "steps must be an integer from 1"),
@@ -116,8 +116,10 @@ TRAIN = [
     (["train", "--rounding", "up", "--json", "r.json"],
      "rounding must be one of nearest, floor, not 'up'"),
     (["train", "--seed", "-1", "--json", "r.json"], "seed must be an integer from 0"),
-    (["train", "--fo-lr", "nan", "--json", "r.json"], "fo_lr must be a positive number"),
-    (["train", "--fo-lr", "x", "--json", "r.json"], "fo_lr must be a number, not 'x'"),
+    (["train", "--reference", "fo-sgd", "--fo-lr", "nan", "--json", "r.json"],
+     "fo_lr must be a positive number"),
+    (["train", "--reference", "fo-sgd", "--fo-lr", "x", "--json", "r.json"],
+     "fo_lr must be a number, not 'x'"),
     (["train", "--reference", "fo-sgd,adam", "--json", "r.json"], "reference must be one of"),
     (["train", "--steps", "10"], "the following arguments are required: --json"),
     (["train", "--stpes", "10", "--json", "r.json"], "did you mean --steps?"),
@@ -170,6 +172,32 @@ DEMO = [
 
 CLI_CASES = SIM_PERTURB + SIM_CIM + SIM_TRAINER + TRAIN + RESOURCES + GENERATE + DEMO
 
+#: Resource bounds (zohw.limits): (ZOHW_MEMORY_LIMIT or None for the default, argv, expected).
+#: The limits are given where the default (80 % of the RAM) would make the row machine-bound.
+_OVER = "of memory (largest part: "
+MEMORY = [
+    (None, ["sim", "cim", "--rows", "8192", "--cols", "4096", "--json", "r.json"],
+     "the CIM co-simulation (8192x4096 cells, 2 phases of 24 vectors) would need about"),
+    ("1G", ["sim", "cim", "--rows", "1024", "--cols", "64", "--json", "r.json"],
+     "Verilated macro, 65536 weight cells"),
+    ("1G", ["sim", "trainer", "--steps", "10000000", "--json", "r.json"],
+     "more than the limit 1.0 GiB (ZOHW_MEMORY_LIMIT=1G)"),
+    ("8G", ["sim", "trainer", "--hidden", "4000", "--steps", "4", "--json", "r.json"],
+     "weight registers"),
+    ("1G", ["train", "--steps", "10000000", "--json", "r.json"],
+     "the golden training run (10000000 steps of"),
+    ("2G", ["train", "--steps", "2000000", "--json", "r.json", "--plot", "r.png"],
+     "per-step records, 2000000 steps"),
+    ("600M", ["train", "--cosim", "--steps", "100000", "--json", "r.json"],
+     "the co-simulation (100000 steps of"),
+    ("8G", ["train", "--cosim", "--hidden", "4000", "--steps", "10", "--json", "r.json"],
+     "more than the limit 8.0 GiB"),
+    ("lots", ["sim", "cim", "--json", "r.json"],
+     "ZOHW_MEMORY_LIMIT must be a memory size such as 8G or 512M, not 'lots'"),
+    ("0", ["train", "--steps", "10", "--json", "r.json"],
+     "ZOHW_MEMORY_LIMIT must be a positive memory size, not '0'"),
+]
+
 
 @pytest.fixture
 def no_work(monkeypatch):
@@ -203,7 +231,7 @@ def _command(argv):
 
 
 def test_the_table_is_large_enough():
-    assert len(CLI_CASES) + len(CONFIG_CASES) >= 60
+    assert len(CLI_CASES) + len(MEMORY) + len(CONFIG_CASES) >= 60
     for table in (SIM_PERTURB, SIM_CIM, SIM_TRAINER, TRAIN, RESOURCES, GENERATE, DEMO):
         assert len(table) >= 4
 
@@ -211,6 +239,39 @@ def test_the_table_is_large_enough():
 @pytest.mark.parametrize("argv, expected", CLI_CASES,
                          ids=[" ".join(a)[:70] for a, _ in CLI_CASES])
 def test_bad_command_line(argv, expected, tmp_path, monkeypatch, capsys, no_work):
+    monkeypatch.delenv("ZOHW_MEMORY_LIMIT", raising=False)
+    _refused(argv, expected, tmp_path, monkeypatch, capsys)
+
+
+@pytest.mark.parametrize("limit, argv, expected", MEMORY,
+                         ids=[f"{lim} {' '.join(a)}"[:70] for lim, a, _ in MEMORY])
+def test_memory_bound(limit, argv, expected, tmp_path, monkeypatch, capsys, no_work):
+    """A run whose memory estimate is above the limit is refused up front, naming the limit."""
+    if limit is None:
+        monkeypatch.delenv("ZOHW_MEMORY_LIMIT", raising=False)
+    else:
+        monkeypatch.setenv("ZOHW_MEMORY_LIMIT", limit)
+    err = _refused(argv, expected, tmp_path, monkeypatch, capsys)
+    if "ZOHW_MEMORY_LIMIT must" not in expected:
+        assert "would need about" in err and _OVER in err and "more than the limit" in err
+
+
+def test_memory_bound_default_limit_is_a_share_of_the_ram(monkeypatch):
+    import os
+
+    from zohw.limits import RAM_FRACTION, memory_limit
+
+    monkeypatch.delenv("ZOHW_MEMORY_LIMIT", raising=False)
+    limit, why = memory_limit()
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert limit == int(RAM_FRACTION * ram) and "of this machine's" in why
+    monkeypatch.setenv("ZOHW_MEMORY_LIMIT", "1.5GiB")
+    assert memory_limit()[0] == 3 << 29
+    monkeypatch.setenv("ZOHW_MEMORY_LIMIT", "512M")
+    assert memory_limit()[0] == 512 << 20
+
+
+def _refused(argv, expected, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "adir").mkdir()
     (tmp_path / "afile").write_text("x")
@@ -230,6 +291,7 @@ def test_bad_command_line(argv, expected, tmp_path, monkeypatch, capsys, no_work
     assert "Traceback" not in captured.err
     assert _listing(tmp_path) == before
     assert (tmp_path / "afile").read_text() == "x"
+    return captured.err
 
 
 GOOD = [
@@ -249,9 +311,21 @@ def test_good_input_reaches_the_work(argv, tmp_path, monkeypatch, no_work):
     """The table's guard is live: valid options get past every check to the (replaced) work,
     so a check done only after the work would fail the table above."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ZOHW_MEMORY_LIMIT", raising=False)
     with pytest.raises(AssertionError, match="work must not start"):
         cli.main(argv)
     assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize("argv", [["train", "--steps", "10000000", "--json", "r.json"],
+                                  ["sim", "trainer", "--steps", "10000000", "--json", "r.json"]])
+def test_memory_bound_lets_a_large_run_under_the_limit_through(argv, tmp_path, monkeypatch,
+                                                               no_work):
+    """The rows of MEMORY refused at 1G reach the work under a limit that fits them."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ZOHW_MEMORY_LIMIT", "64G")
+    with pytest.raises(AssertionError, match="work must not start"):
+        cli.main(argv)
 
 
 def test_unwritable_output_is_refused_for_root_too(tmp_path):
@@ -295,13 +369,13 @@ CONFIG_CASES = [
     (_engine, {"strategy": "sparse", "density": 16}, "density"),
     (_engine, {"strategy": "uniform", "otf_sources": "abc"}, "otf_sources"),
     (_engine, {"strategy": "uniform", "pool_read": "async"}, "pool_read must be one of"),
-    (_cim, {"rows": 0}, "rows must be an integer from 1 to 1024, not 0"),
-    (_cim, {"cols": 257}, "cols must be an integer from 1 to 256"),
+    (_cim, {"rows": 0}, "rows must be an integer from 1 to"),
+    (_cim, {"cols": 4097}, "cols must be an integer from 1 to 4096, not 4097"),
     (_cim, {"cell_bits": 9}, "cell_bits must be an integer from 1 to 8"),
     (_cim, {"adc_bits": "8"}, "adc_bits must be an integer"),
     (_cim, {"input_mode": "diagonal"}, "input_mode must be one of serial, parallel"),
     (_cim, {"adc_shift": -1}, "adc_shift"),
-    (_trainer, {"model": "cnn"}, "model must be one of linear, mlp, not 'cnn'"),
+    (_trainer, {"hidden": (0,)}, "hidden must be a tuple of integers from 1 to"),
     (_trainer, {"loss": "l2"}, "loss must be one of hinge, mse, not 'l2'"),
     (_trainer, {"batch": 0}, "batch must be an integer from 1 to 1024, not 0"),
     (_trainer, {"steps": 0}, "steps must be an integer from 1"),
