@@ -5,6 +5,7 @@
 import random
 import time
 
+from .build import DEFAULT_SIMULATOR
 from .host import run_testbench
 
 __all__ = ["CIM_TOPLEVEL", "TB_MODULE", "CIM_OPT", "random_phases", "expected_phases",
@@ -44,7 +45,7 @@ def random_phases(cfg, *, vectors, phases=2, seed=0, change=0.1):
 
 def cim_cosim(cfg, *, vectors=24, phases=2, seed=0, backpressure=0.3, input_gaps=0.3,
               golden_config=None, golden_offset_delta=0, data=None, timeout_s=600,
-              progress=None, macro=None, opt=CIM_OPT):
+              progress=None, macro=None, opt=CIM_OPT, simulator=DEFAULT_SIMULATOR):
     """Generate the Verilog of ``macro`` (default: the behavioural macro for ``cfg``), build it
     (cached) and run :func:`zohw.sim.tb_cim.cim_cross_check` on it. Returns the testbench's
     result dict with the run's facts (``passed``, ``failed``, ``failures``, ``build_seconds``,
@@ -52,7 +53,8 @@ def cim_cosim(cfg, *, vectors=24, phases=2, seed=0, backpressure=0.3, input_gaps
 
     ``macro`` may be any component with signature ``CIMSignature(cfg)`` and the properties
     ``cycles_per_vector`` and ``read_latency``; whatever it is, it is checked against the golden
-    model of ``cfg``. ``opt`` is the C++ optimisation level of the model."""
+    model of ``cfg``. ``opt`` is the C++ optimisation level of the model; ``simulator`` is
+    ``"verilator"`` or ``"icarus"`` (:data:`zohw.sim.build.SIMULATORS`)."""
     from zohw.hw.cim import BehaviouralCIMMacro, macro_verilog
     from zohw.hw.verilog import ports
 
@@ -71,7 +73,7 @@ def cim_cosim(cfg, *, vectors=24, phases=2, seed=0, backpressure=0.3, input_gaps
             "backpressure": backpressure, "input_gaps": input_gaps}
     result, run = run_testbench(text, CIM_TOPLEVEL, TB_MODULE, args, data={"phases": data},
                                 public=[name for name, _, _ in ports(macro)], opt=opt,
-                                timeout_s=timeout_s, progress=progress)
+                                timeout_s=timeout_s, progress=progress, simulator=simulator)
     result["run"] = run
     result["verilog_seconds"] = verilog_seconds
     return result

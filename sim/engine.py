@@ -8,20 +8,25 @@ still gives the bare design (plain engine or :class:`~zohw.sim.bank.EngineBank`)
 """
 
 import importlib
+from pathlib import Path
 
 from zohw.config import EngineConfig
 
 from .bank import BANK_TOPLEVEL, bank_verilog
+from .build import DEFAULT_SIMULATOR, SimulationError
 from .host import run_testbench
 
-__all__ = ["ENGINE_TOPLEVEL", "TB_MODULE", "ENGINE_OPT", "design_verilog", "golden_streams",
-           "hex_rows", "address_bits", "cross_check"]
+__all__ = ["ENGINE_TOPLEVEL", "TB_MODULE", "ENGINE_OPT", "WAVES_OPT", "design_verilog",
+           "golden_streams", "hex_rows", "address_bits", "cross_check", "first_mismatch"]
 
 ENGINE_TOPLEVEL = "zohw_perturb_engine"
 TB_MODULE = "zohw.sim.tb_engine"
 #: C++ optimisation level of the engine harness's model: -O2 runs about 12 times faster than
 #: -O0 for a build about as long (the harness is small; docs/cosim.md).
 ENGINE_OPT = "-O2"
+#: C++ optimisation level of the traced model that writes a mismatch's waveform: it runs only
+#: up to the failing step, so its build time is what counts.
+WAVES_OPT = "-O0"
 
 
 def design_verilog(configs, *, bank=None, engine_factory=None):
@@ -96,7 +101,8 @@ def address_bits(rows):
 def cross_check(configs, *, seed=1, d=1024, steps=8, reloads=(), backpressure=0.25,
                 rng_seed=0, max_replays=2, golden_seed=None, golden_config=None, bank=None,
                 report_limit=8, engine_factory=None, golden_module=None, timeout_s=None,
-                progress=None, opt=ENGINE_OPT):
+                progress=None, opt=ENGINE_OPT, simulator=DEFAULT_SIMULATOR, waves=True,
+                waves_dir=None):
     """Simulate ``configs`` and compare every transfer against the golden model.
 
     The engines run inside the RTL harness (:mod:`zohw.sim.engine_harness`), which compares
@@ -113,7 +119,15 @@ def cross_check(configs, *, seed=1, d=1024, steps=8, reloads=(), backpressure=0.
     ``results_xml``, ``log`` and ``golden`` (the golden streams of the first load, one tensor
     ``[steps, C, P]`` per engine). ``progress(message)`` is told when a build and the
     simulation start; ``opt`` is the C++ optimisation level of the model
-    (:func:`zohw.sim.build.build`).
+    (:func:`zohw.sim.build.build`); ``simulator`` is ``"verilator"`` or ``"icarus"``
+    (:data:`zohw.sim.build.SIMULATORS`).
+
+    With ``waves`` (the default), a run with mismatches is rerun on a traced model up to the
+    end of the step of the first mismatch, and ``waves`` in the result describes the FST file
+    of that step (:mod:`zohw.sim.waves`): ``{"path", "load", "step", "simulator",
+    "build_seconds", "sim_seconds"}`` (``path`` None and ``error`` set if it could not be
+    written); it is written to ``waves_dir`` (default: the rerun's run directory). Without
+    mismatches, or with ``waves=False``, ``waves`` is None.
     """
     import torch
 
@@ -163,9 +177,15 @@ def cross_check(configs, *, seed=1, d=1024, steps=8, reloads=(), backpressure=0.
             "report_limit": report_limit}
     result, run = run_testbench(text, HARNESS_TOPLEVEL, TB_MODULE, args, files=files,
                                 public=ports, opt=opt, timeout_s=timeout_s,
-                                progress=progress)
+                                progress=progress, simulator=simulator)
+    wave = None
+    first = first_mismatch(result)
+    if waves and first is not None:
+        wave = _mismatch_waves(text, ports, args, files, first, simulator=simulator,
+                               waves_dir=waves_dir, timeout_s=timeout_s, progress=progress)
     wall = result.get("run_wall_seconds") or 0.0
     result.update({
+        "simulator": simulator, "waves": wave,
         "toplevel": HARNESS_TOPLEVEL, "passed": run["passed"], "failed": run["failed"],
         "failures": run["failures"], "build_seconds": run["build_seconds"],
         "sim_seconds": run["sim_seconds"], "results_xml": run["results_xml"],
@@ -174,3 +194,50 @@ def cross_check(configs, *, seed=1, d=1024, steps=8, reloads=(), backpressure=0.
         "cycles_per_second": result["cycles"] / wall if wall > 0 else None,
     })
     return result
+
+
+def first_mismatch(result):
+    """The earliest reported mismatch of a cross-check result (by load, step, pass, transfer),
+    or None."""
+    reports = [e["first_mismatches"][0] for e in result.get("engines", [])
+               if e.get("first_mismatches")]
+    if not reports:
+        return None
+    return min(reports, key=lambda r: (r["load"], r["step"], r["pass"], r["cycle"]))
+
+
+def _mismatch_waves(text, ports, args, files, first, *, simulator, waves_dir, timeout_s,
+                    progress):
+    """Rerun on a traced model with the waveform window on the step of ``first``."""
+    from zohw.io import run_directory
+
+    from .engine_harness import HARNESS_TOPLEVEL
+    from .waves import is_fst, place_wave, wave_plusargs, windowed_verilog
+
+    load, step = first["load"], first["step"]
+    if progress:
+        progress(f"mismatch in load {load} step {step}: rerunning with waveforms")
+    key = (load << 32) | step
+    traced = windowed_verilog(text, HARNESS_TOPLEVEL, "{cur_load, cur_step}", 40)
+    run_dir = run_directory("waves")
+    name = f"{HARNESS_TOPLEVEL}-load{load}-step{step}.fst"
+    written = run_dir / name
+    doc = {"path": None, "load": load, "step": step, "simulator": simulator,
+           "build_seconds": None, "sim_seconds": None, "error": None}
+    try:
+        # the run ends at the window's end ($finish): no result document is expected
+        _, run = run_testbench(traced, HARNESS_TOPLEVEL, TB_MODULE, args, files=files,
+                               public=ports, opt=WAVES_OPT, timeout_s=timeout_s,
+                               simulator=simulator, trace=True, run_dir=run_dir,
+                               plusargs=wave_plusargs(written, key, key))
+        doc.update(build_seconds=run["build_seconds"], sim_seconds=run["sim_seconds"])
+    except SimulationError as exc:
+        if not is_fst(written):
+            doc["error"] = str(exc).splitlines()[0]
+            return doc
+    if not is_fst(written):
+        doc["error"] = f"the traced rerun wrote no FST file ({written})"
+        return doc
+    path = place_wave(written, Path(waves_dir) / name) if waves_dir else written
+    doc["path"] = str(path)
+    return doc

@@ -46,7 +46,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 
 from zohw.sim.kit import (CLOCK_PERIOD_NS, Scoreboard, StreamSink, StreamSource,
                           format_mismatch, pack, pulse_reset, random_pauses, read, run_recorded,
-                          tb_args, tb_data)
+                          tb_args, tb_data, unpack)
 
 
 DEFAULTS = {"rng_seed": 0, "backpressure": 0.3, "input_gaps": 0.3, "report_limit": 8,
@@ -166,10 +166,10 @@ class CIMTB:
                 todo -= pick
 
     async def read_back(self):
-        """Read every weight (random order, random enable gaps) and compare with the model;
-        in cycles after a read with ``en`` low, check that ``read.data`` holds."""
+        """Read every weight group (random order, random enable gaps) and compare with the
+        model; in cycles after a read with ``en`` low, check that ``read.data`` holds."""
         cfg = self.cfg
-        order = list(range(cfg.words))
+        order = list(range(cfg.write_groups))
         self.rng.shuffle(order)
         pending = []                  # (edge that samples the request, index)
         shown = None
@@ -199,12 +199,22 @@ class CIMTB:
         self._check_read(shown, hold=True)
         await RisingEdge(self.dut.clk)
 
-    def _check_read(self, n, hold=False):
-        if not hold:
-            self.weights_read += 1
-        r, c = divmod(n, self.cfg.cols)
-        self.weights.check(self.memory[n], read(self.dut.read__data, signed=True), index=n,
-                           row=r, col=c, hold=hold)
+    def _check_read(self, group, hold=False):
+        """Compare the banked read of ``group``: lane j is the weight of flat index
+        ``group * write_lanes + j``; lanes past the last weight read 0."""
+        cfg = self.cfg
+        L = cfg.write_lanes
+        raw = read(self.dut.read__data)
+        got = unpack(raw, L, cfg.weight_bits) if raw is not None else [None] * L
+        for j, g in enumerate(got):
+            n = group * L + j
+            if n >= cfg.words:
+                self.weights.check(0, g, index=n, lane=j, hold=hold)
+                continue
+            if not hold:
+                self.weights_read += 1
+            r, c = divmod(n, cfg.cols)
+            self.weights.check(self.memory[n], g, index=n, row=r, col=c, hold=hold)
 
     # -- streams -------------------------------------------------------------------------------
 

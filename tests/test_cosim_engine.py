@@ -81,8 +81,9 @@ def test_cosim_detects_wrong_golden(corruption):
         kwargs["golden_config"] = [
             {"source": next(s for s in SOURCES if s != c.source)} for c in configs]
     result = cross_check(configs, seed=0x1234_5678, d=d, steps=2, backpressure=0.3,
-                         rng_seed=7, opt=TEST_OPT, **kwargs)
+                         rng_seed=7, opt=TEST_OPT, waves=False, **kwargs)
     assert result["failed"] == 1 and result["passed"] == 0
+    assert result["waves"] is None            # waveforms: tests/test_waves.py
     assert "mismatches" in result["failures"][0][1]
     assert result["mismatches"] > 0
     for engine in result["engines"]:
@@ -123,7 +124,7 @@ def test_cosim_detects_engine_faults():
     result = cross_check(
         configs, seed=99, d=d, steps=4, reloads=[(12345, 2)], backpressure=0.3, rng_seed=3,
         engine_factory=lambda c: sie.StandInEngine(c, next(faults), d),
-        golden_module="stand_in_engine", opt=TEST_OPT)
+        golden_module="stand_in_engine", opt=TEST_OPT, waves=False)
     by_fault = dict(zip(sie.FAULTS, result["engines"]))
     assert result["failed"] == 1
 
@@ -175,7 +176,8 @@ def test_cosim_locates_one_flipped_bit():
     config = EngineConfig(strategy="pezo-otf", lanes=4)
     d = 100
     result = cross_check([config], seed=5, d=d, steps=6, backpressure=0.3, rng_seed=2,
-                         golden_module="flipped_golden", bank=False, opt=TEST_OPT)
+                         golden_module="flipped_golden", bank=False, opt=TEST_OPT,
+                         waves=False)
     (engine,) = result["engines"]
     reports = engine["first_mismatches"]
     assert result["failed"] == 1 and result["error"] is None

@@ -134,8 +134,9 @@ def test_build_key_covers_flags():
             runner.build_key(text, "zohw_counter", opt="-O2"),
             runner.build_key(text, "zohw_counter", public=COUNTER_PORTS),
             runner.build_key(text, "zohw_other"),
-            runner.build_key(text + "\n", "zohw_counter")}
-    assert len(keys) == 5
+            runner.build_key(text + "\n", "zohw_counter"),
+            runner.build_key(text, "zohw_counter", trace=True)}
+    assert len(keys) == 6
     assert runner.build_key(text, "zohw_counter") == runner.build_key(
         text, "zohw_counter", public="all", opt=runner.DEFAULT_OPT)
     # the order of the port names does not matter
@@ -145,6 +146,9 @@ def test_build_key_covers_flags():
         runner.build_key(text, "zohw_counter", opt="-O9")
     with pytest.raises(ValueError, match="public must be 'all' or a non-empty sequence"):
         runner.build_key(text, "zohw_counter", public="ports")
+    with pytest.raises(ValueError, match="simulator must be one of icarus, verilator, not "
+                                         "'modelsim'"):
+        runner.build_key(text, "zohw_counter", simulator="modelsim")
 
 
 class _Adder(wiring.Component):

@@ -1,0 +1,119 @@
+"""Waveforms of a failing co-simulation: an FST file of the window around the first mismatch.
+
+When a cross-check finds a mismatch, its host reruns the same simulation on a model built with
+tracing (Verilator ``--trace-fst``; Icarus ``vvp -fst``) with a small window module instantiated
+inside the top level (:func:`windowed_verilog`). The window is a range of a *key* — any
+expression of the top level's signals that counts forward, e.g. the engine harness's
+``{cur_load, cur_step}`` or the trainer's ``step`` — given at run time as plusargs, so one traced
+model serves every window::
+
+    +zohw_wave_file=PATH +zohw_wave_from=LO +zohw_wave_to=HI
+
+Dumping starts (``$dumpfile``/``$dumpvars`` of the whole design) at the first clock edge where
+the key reaches ``LO`` and the simulation ends (``$finish``) at the first edge where it passes
+``HI``: the file covers exactly the window, and the rerun stops right after the failing step
+(Verilator ignores ``$dumpoff``, so the window is cut by starting late and finishing early).
+Open the file with GTKWave or Surfer.
+"""
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+__all__ = ["WINDOW_MODULE", "windowed_verilog", "wave_plusargs", "is_fst", "fst_span",
+           "place_wave"]
+
+WINDOW_MODULE = "zohw_wave_window"
+_INSTANCE = "zohw_wave"
+
+_WINDOW_VERILOG = """\
+// zohw: waveform window (zohw.sim.waves) -- dumps while LO <= key <= HI, then ends the run
+module {module} #(
+  parameter KEYBITS = 32
+) (
+  input wire clk,
+  input wire [KEYBITS-1:0] key
+);
+  reg [KEYBITS-1:0] lo = 0;
+  reg [KEYBITS-1:0] hi = 0;
+  reg [8*1024-1:0] file = 0;
+  reg armed = 1'b0;
+  reg on = 1'b0;
+  initial begin
+    armed = $value$plusargs("zohw_wave_file=%s", file);
+    if (!$value$plusargs("zohw_wave_from=%d", lo)) lo = 0;
+    if (!$value$plusargs("zohw_wave_to=%d", hi)) hi = 0;
+  end
+  always @(posedge clk) if (armed) begin
+    if (!on && key >= lo) begin
+      $dumpfile(file);
+      $dumpvars(0, {top});
+      on <= 1'b1;
+    end
+    if (on && key > hi) begin
+      $dumpflush;
+      $finish;
+    end
+  end
+endmodule
+"""
+
+
+def windowed_verilog(verilog, toplevel, key, key_bits, clock="clk"):
+    """``verilog`` with the window module instantiated inside module ``toplevel``, watching
+    the expression ``key`` (``key_bits`` wide, in the top level's names) on ``clock``."""
+    m = re.search(rf"^module\s+{re.escape(toplevel)}\s*[(#;]", verilog, re.M)
+    if m is None:
+        raise ValueError(f"no module {toplevel} in the Verilog")
+    end = re.compile(r"^endmodule\b", re.M).search(verilog, m.end())
+    if end is None:
+        raise ValueError(f"module {toplevel} has no endmodule")
+    instance = (f"  {WINDOW_MODULE} #(.KEYBITS({key_bits})) {_INSTANCE} "
+                f"(.clk({clock}), .key({key}));\n")
+    module = _WINDOW_VERILOG.format(module=WINDOW_MODULE, top=toplevel)
+    return verilog[:end.start()] + instance + verilog[end.start():] + "\n" + module
+
+
+def wave_plusargs(path, lo, hi):
+    """The plusargs of a window ``lo <= key <= hi`` written to ``path``."""
+    path = str(path)
+    if any(c.isspace() for c in path):
+        raise ValueError(f"a waveform path must not contain white space, not {path!r}")
+    return [f"+zohw_wave_file={path}", f"+zohw_wave_from={int(lo)}", f"+zohw_wave_to={int(hi)}"]
+
+
+def is_fst(path) -> bool:
+    """Whether ``path`` is a non-empty FST file: it starts with FST's header block (block
+    type 0, section length 329)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+    except OSError:
+        return False
+    return len(head) == 9 and head[0] == 0 and int.from_bytes(head[1:], "big") == 329
+
+
+def fst_span(path):
+    """``(start, end)`` of an FST file in seconds, from its header block (start and end time
+    at bytes 9 and 17, the timescale exponent at byte 73)."""
+    with open(path, "rb") as f:
+        head = f.read(74)
+    if not is_fst(path) or len(head) < 74:
+        raise ValueError(f"{path} is not an FST file")
+    start, end = (int.from_bytes(head[i:i + 8], "big") for i in (9, 17))
+    scale = 10.0 ** int.from_bytes(head[73:74], "big", signed=True)
+    return start * scale, end * scale
+
+
+def place_wave(written, destination):
+    """Move the FST a simulator ``written`` to ``destination`` (atomically: through a
+    temporary name in its directory). Returns the destination path."""
+    destination = Path(destination)
+    tmp = destination.with_name(f".{destination.name}.tmp-{os.getpid()}")
+    try:
+        shutil.move(written, tmp)
+        os.replace(tmp, destination)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return destination
