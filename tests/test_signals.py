@@ -62,6 +62,7 @@ class Run:
             time.sleep(0.05)
 
     def interrupt(self, sig):
+        self.before = self.stderr
         self.proc.send_signal(sig)
         try:
             return self.proc.wait(timeout=60)
@@ -69,12 +70,21 @@ class Run:
             if self.proc.poll() is None:
                 self.proc.kill()
 
-    def check_clean(self, line):
+    def check_clean(self, line, *, preamble=False):
+        """Exactly one line on stderr (after the command's own preamble lines if
+        ``preamble``: what it printed before the signal), no output, no temporary file, no
+        child process left."""
         err = self.stderr
-        # A progress bar (tqdm, carriage returns, no newline) may precede the one line.
-        assert err.count("\n") == 1, err
-        assert err.split("\r")[-1] == line + "\n", err
-        assert "Traceback" not in err
+        if preamble:
+            done = self.before.rfind("\n") + 1
+            assert err[:done] == self.before[:done]
+            err = err[done:]
+        # A progress bar may precede the one line: tqdm's drawings (``…%|…``) and the blank
+        # line it clears itself with; none follows the line.
+        assert err.endswith(line + "\n"), err
+        lines = [seg.split("\r")[-1] for seg in err.split("\n")[:-1]]
+        assert [t for t in lines if t.strip() and "%|" not in t] == [line], err
+        assert "Traceback" not in self.stderr
         assert list(self.out.iterdir()) == []           # no output, no temporary file
         leftovers = [p for p in self.cache.rglob("*")
                      if ".tmp" in p.name or p.parent.name == "runs"]
@@ -129,14 +139,14 @@ def test_sigint_train_golden(tmp_path):
     run.wait_for(_progress_shown)
     time.sleep(0.5)
     assert run.interrupt(signal.SIGINT) == 130
-    run.check_clean("zohw train: interrupted")
+    run.check_clean("zohw train: interrupted", preamble=True)
 
 
 def test_sigterm_train_golden(tmp_path):
     run = Run(tmp_path, ["train", "--steps", "200000", "--json", "r.json"])
     run.wait_for(_progress_shown)
     assert run.interrupt(signal.SIGTERM) == 143
-    run.check_clean("zohw train: terminated (SIGTERM)")
+    run.check_clean("zohw train: terminated (SIGTERM)", preamble=True)
 
 
 def test_sigint_resources_cancels_queued_syntheses(tmp_path):

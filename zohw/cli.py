@@ -59,6 +59,19 @@ def build_parser():
     return parser
 
 
+def _close_progress_bars():
+    """Close the tqdm bars an interrupt left open (clearing their line), so that the last line
+    is the interrupt's and no bar redraws after it."""
+    tqdm = sys.modules.get("tqdm")
+    if tqdm is None:
+        return
+    for bar in list(getattr(tqdm.tqdm, "_instances", ())):
+        try:
+            bar.close()
+        except Exception:           # pragma: no cover - a bar half torn down
+            pass
+
+
 def main(argv=None):
     from . import signals
 
@@ -80,6 +93,7 @@ def _main(argv, signals):
         from .io import discard_run_directories
 
         discard_run_directories()
+        _close_progress_bars()
         what, code = signals.outcome(exc)
         print(f"{name}: {what}", file=sys.stderr, flush=True)
         return code
