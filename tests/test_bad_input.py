@@ -168,6 +168,8 @@ DEMO = [
     (["demo", "-o", "out", "--cosim-steps", "-2"], "cosim-steps must be at least 1, not -2"),
     (["demo", "-o", "out", "--params", "0"], "params must be at least 1, not 0"),
     (["demo", "-o", "out", "--params", "100000000"], "at most 16777216 words"),
+    (["demo", "-o", "out", "--train-steps", "20000000"],
+     "train-steps: steps must be an integer from 1 to"),
 ]
 
 CLI_CASES = SIM_PERTURB + SIM_CIM + SIM_TRAINER + TRAIN + RESOURCES + GENERATE + DEMO
@@ -192,6 +194,8 @@ MEMORY = [
      "the co-simulation (100000 steps of"),
     ("8G", ["train", "--cosim", "--hidden", "4000", "--steps", "10", "--json", "r.json"],
      "more than the limit 8.0 GiB"),
+    ("1G", ["demo", "-o", "out", "--train-steps", "2000000"],
+     "the golden training run (2000000 steps of"),
     ("lots", ["sim", "cim", "--json", "r.json"],
      "ZOHW_MEMORY_LIMIT must be a memory size such as 8G or 512M, not 'lots'"),
     ("0", ["train", "--steps", "10", "--json", "r.json"],

@@ -43,7 +43,27 @@ def check_args(args):
     if args.params * args.steps > MAX_WORDS:
         raise UsageError(f"params x steps must be at most {MAX_WORDS} words, not "
                          f"{args.params} x {args.steps} = {args.params * args.steps}")
+    _check_training(args)
     check_output_path("-o/--output", args.output, directory=True, create_parents=True)
+
+
+def _check_training(args):
+    """Steps 5 and 6 validated now, not after the first four: the trainer configurations
+    (ConfigError naming the option) and their memory estimates (zohw.limits)."""
+    from zohw.errors import ConfigError, UsageError
+    from zohw.limits import check_memory, golden_train_estimate, trainer_cosim_estimate
+    from zohw.sim.trainer import CHECKPOINT_EVERY
+    from zohw.train_config import TrainerConfig
+
+    configs = []
+    for option, steps in (("train-steps", args.train_steps), ("cosim-steps", args.cosim_steps)):
+        try:
+            configs.append(TrainerConfig(steps=steps))
+        except ConfigError as exc:
+            raise UsageError(f"{option}: {exc}") from None
+    golden, cosim = configs
+    check_memory(golden_train_estimate(golden))
+    check_memory(trainer_cosim_estimate(cosim, checkpoints=(cosim.steps - 1) // CHECKPOINT_EVERY))
 
 
 def run(args):
