@@ -8,15 +8,14 @@ still gives the bare design (plain engine or :class:`~zohw.sim.bank.EngineBank`)
 """
 
 import importlib
-from pathlib import Path
 
 from zohw.config import EngineConfig
 
 from .bank import BANK_TOPLEVEL, bank_verilog
-from .build import DEFAULT_SIMULATOR, SimulationError
+from .build import DEFAULT_SIMULATOR
 from .host import run_testbench
 
-__all__ = ["ENGINE_TOPLEVEL", "TB_MODULE", "ENGINE_OPT", "WAVES_OPT", "design_verilog",
+__all__ = ["ENGINE_TOPLEVEL", "TB_MODULE", "ENGINE_OPT", "design_verilog",
            "golden_streams", "hex_rows", "address_bits", "cross_check", "first_mismatch"]
 
 ENGINE_TOPLEVEL = "zohw_perturb_engine"
@@ -24,9 +23,6 @@ TB_MODULE = "zohw.sim.tb_engine"
 #: C++ optimisation level of the engine harness's model: -O2 runs about 12 times faster than
 #: -O0 for a build about as long (the harness is small; docs/cosim.md).
 ENGINE_OPT = "-O2"
-#: C++ optimisation level of the traced model that writes a mismatch's waveform: it runs only
-#: up to the failing step, so its build time is what counts.
-WAVES_OPT = "-O0"
 
 
 def design_verilog(configs, *, bank=None, engine_factory=None):
@@ -124,10 +120,10 @@ def cross_check(configs, *, seed=1, d=1024, steps=8, reloads=(), backpressure=0.
 
     With ``waves`` (the default), a run with mismatches is rerun on a traced model up to the
     end of the step of the first mismatch, and ``waves`` in the result describes the FST file
-    of that step (:mod:`zohw.sim.waves`): ``{"path", "load", "step", "simulator",
-    "build_seconds", "sim_seconds"}`` (``path`` None and ``error`` set if it could not be
-    written); it is written to ``waves_dir`` (default: the rerun's run directory). Without
-    mismatches, or with ``waves=False``, ``waves`` is None.
+    of that step (:func:`zohw.sim.waves.rerun_with_waves`): ``{"path", "load", "step",
+    "simulator", "window", "build_seconds", "sim_seconds", "error"}`` (``path`` None and
+    ``error`` set if it could not be written); it is written to ``waves_dir`` (default: the
+    rerun's run directory). Without mismatches, or with ``waves=False``, ``waves`` is None.
     """
     import torch
 
@@ -209,35 +205,15 @@ def first_mismatch(result):
 def _mismatch_waves(text, ports, args, files, first, *, simulator, waves_dir, timeout_s,
                     progress):
     """Rerun on a traced model with the waveform window on the step of ``first``."""
-    from zohw.io import run_directory
-
     from .engine_harness import HARNESS_TOPLEVEL
-    from .waves import is_fst, place_wave, wave_plusargs, windowed_verilog
+    from .waves import rerun_with_waves
 
     load, step = first["load"], first["step"]
     if progress:
         progress(f"mismatch in load {load} step {step}: rerunning with waveforms")
     key = (load << 32) | step
-    traced = windowed_verilog(text, HARNESS_TOPLEVEL, "{cur_load, cur_step}", 40)
-    run_dir = run_directory("waves")
-    name = f"{HARNESS_TOPLEVEL}-load{load}-step{step}.fst"
-    written = run_dir / name
-    doc = {"path": None, "load": load, "step": step, "simulator": simulator,
-           "build_seconds": None, "sim_seconds": None, "error": None}
-    try:
-        # the run ends at the window's end ($finish): no result document is expected
-        _, run = run_testbench(traced, HARNESS_TOPLEVEL, TB_MODULE, args, files=files,
-                               public=ports, opt=WAVES_OPT, timeout_s=timeout_s,
-                               simulator=simulator, trace=True, run_dir=run_dir,
-                               plusargs=wave_plusargs(written, key, key))
-        doc.update(build_seconds=run["build_seconds"], sim_seconds=run["sim_seconds"])
-    except SimulationError as exc:
-        if not is_fst(written):
-            doc["error"] = str(exc).splitlines()[0]
-            return doc
-    if not is_fst(written):
-        doc["error"] = f"the traced rerun wrote no FST file ({written})"
-        return doc
-    path = place_wave(written, Path(waves_dir) / name) if waves_dir else written
-    doc["path"] = str(path)
-    return doc
+    doc = rerun_with_waves(text, HARNESS_TOPLEVEL, TB_MODULE, args, key="{cur_load, cur_step}",
+                           key_bits=40, lo=key, hi=key, files=files, public=ports,
+                           name=f"{HARNESS_TOPLEVEL}-load{load}-step{step}.fst",
+                           simulator=simulator, waves_dir=waves_dir, timeout_s=timeout_s)
+    return {**doc, "load": load, "step": step}

@@ -21,10 +21,13 @@ import re
 import shutil
 from pathlib import Path
 
-__all__ = ["WINDOW_MODULE", "windowed_verilog", "wave_plusargs", "is_fst", "fst_span",
-           "place_wave"]
+__all__ = ["WINDOW_MODULE", "WAVES_OPT", "windowed_verilog", "wave_plusargs", "is_fst",
+           "fst_span", "place_wave", "rerun_with_waves"]
 
 WINDOW_MODULE = "zohw_wave_window"
+#: C++ optimisation level of a traced Verilator model: it runs only up to the failing step, so
+#: its build time is what counts.
+WAVES_OPT = "-O0"
 _INSTANCE = "zohw_wave"
 
 _WINDOW_VERILOG = """\
@@ -117,3 +120,41 @@ def place_wave(written, destination):
     finally:
         tmp.unlink(missing_ok=True)
     return destination
+
+
+def rerun_with_waves(verilog, toplevel, test_module, args, *, key, key_bits, lo, hi, name,
+                     simulator, data=None, files=None, public="all", waves_dir=None,
+                     timeout_s=None, progress=None):
+    """Rerun the testbench ``test_module`` (as :func:`zohw.sim.host.run_testbench` would) on a
+    traced model of ``verilog`` with the window ``lo <= key <= hi`` and keep the FST file as
+    ``name`` (in ``waves_dir``, else in the rerun's run directory).
+
+    Returns ``{"path", "simulator", "window", "build_seconds", "sim_seconds", "error"}``;
+    ``path`` is None and ``error`` says why when no FST file was written (the mismatch report
+    stands without it)."""
+    from zohw.io import run_directory
+
+    from .build import SimulationError
+    from .host import run_testbench
+
+    traced = windowed_verilog(verilog, toplevel, key, key_bits)
+    run_dir = run_directory("waves")
+    written = run_dir / name
+    doc = {"path": None, "simulator": simulator, "window": [int(lo), int(hi)],
+           "build_seconds": None, "sim_seconds": None, "error": None}
+    try:
+        # the run ends at the window's end ($finish): the testbench may write no result
+        _, run = run_testbench(traced, toplevel, test_module, args, data=data, files=files,
+                               public=public, opt=WAVES_OPT, timeout_s=timeout_s,
+                               progress=progress, simulator=simulator, trace=True,
+                               run_dir=run_dir, plusargs=wave_plusargs(written, lo, hi))
+        doc.update(build_seconds=run["build_seconds"], sim_seconds=run["sim_seconds"])
+    except (SimulationError, ValueError) as exc:
+        if not is_fst(written):
+            doc["error"] = str(exc).splitlines()[0]
+            return doc
+    if not is_fst(written):
+        doc["error"] = f"the traced rerun wrote no FST file ({written})"
+        return doc
+    doc["path"] = str(place_wave(written, Path(waves_dir) / name) if waves_dir else written)
+    return doc
