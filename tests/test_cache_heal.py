@@ -5,8 +5,6 @@ their own modules' tests."""
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -174,39 +172,49 @@ def test_damaged_json_entry_heals(root, capsys, damage, why):
 
 # -- zohw cache info|clear ------------------------------------------------------------------
 
-def _zohw(*args, env_root):
-    env = dict(os.environ, ZOHW_CACHE=str(env_root))
-    return subprocess.run([sys.executable, "-m", "zohw.cli", *args], capture_output=True,
-                          text=True, env=env, timeout=120)
+def _zohw(capsys, monkeypatch, root, *args):
+    from zohw import cli
+
+    monkeypatch.setenv("ZOHW_CACHE", str(root))
+    try:
+        rc = cli.main(list(args))
+    except SystemExit as exc:
+        rc = exc.code
+    out, err = capsys.readouterr()
+    return rc, out, err
 
 
-def test_cache_info_and_clear(tmp_path):
+def test_cache_info_and_clear(tmp_path, capsys, monkeypatch):
     root = tmp_path / "c"
     (root / "synth").mkdir(parents=True)
     (root / "synth" / "a.json").write_bytes(b"x" * 1500)
     (root / "verilator" / "m").mkdir(parents=True)
     (root / "verilator" / "m" / "top").write_bytes(b"y" * 2000)
-    r = _zohw("cache", "info", env_root=root)
-    assert r.returncode == 0, r.stderr
-    lines = {line.split()[0]: line for line in r.stdout.splitlines()}
+    (root / "verilator" / "m.lock").write_text("")
+    (root / "verilator" / ".m2.tmp-abc").mkdir()          # a build in progress
+    rc, out, err = _zohw(capsys, monkeypatch, root, "cache", "info")
+    assert rc == 0, err
+    lines = {line.split()[0]: line for line in out.splitlines()}
     assert set(lines) == set(KINDS)
-    assert "1.5 kB" in lines["synth"] and "1 entries" in lines["synth"]
-    assert "2.0 kB" in lines["verilator"]
-    assert r.stderr.count("\n") == 1 and "3.5 kB" in r.stderr and str(root) in r.stderr
-    r = _zohw("cache", "clear", "--kind", "synth", env_root=root)
-    assert r.returncode == 0, r.stderr
+    assert "1.5 kB" in lines["synth"] and " 1 entries" in lines["synth"]
+    assert "2.0 kB" in lines["verilator"] and " 1 entries" in lines["verilator"]
+    assert err.count("\n") == 1 and "3.5 kB" in err and str(root) in err
+    rc, out, err = _zohw(capsys, monkeypatch, root, "cache", "clear", "--kind", "synth")
+    assert rc == 0, err
     assert not (root / "synth").exists() and (root / "verilator" / "m" / "top").exists()
-    assert f"removed {root / 'synth'}" in r.stdout
-    r = _zohw("cache", "clear", env_root=root)
-    assert r.returncode == 0 and not (root / "verilator").exists()
+    assert f"removed {root / 'synth'}" in out and err.count("\n") == 1
+    rc, out, err = _zohw(capsys, monkeypatch, root, "cache", "clear")
+    assert rc == 0 and not (root / "verilator").exists()
     assert [k for k, _, size, n in kind_usage(root) if size or n] == []
+    assert sorted(p.name for p in root.iterdir()) == []   # no trash left behind
 
 
-def test_cache_clear_unknown_kind(tmp_path):
-    r = _zohw("cache", "clear", "--kind", "verilog", env_root=tmp_path / "c")
-    assert r.returncode == 2 and r.stdout == ""
-    assert r.stderr.startswith("zohw cache: error: --kind must be one of verilator,")
-    assert r.stderr.count("\n") == 1
+def test_cache_clear_unknown_kind(tmp_path, capsys, monkeypatch):
+    rc, out, err = _zohw(capsys, monkeypatch, tmp_path / "c", "cache", "clear", "--kind",
+                         "verilog")
+    assert rc == 2 and out == ""
+    assert err.startswith("zohw cache: error: --kind must be one of verilator,")
+    assert err.count("\n") == 1
     with pytest.raises(ValueError, match="unknown cache kind"):
         clear_cache(["verilog"], tmp_path)
 

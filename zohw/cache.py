@@ -73,14 +73,17 @@ def _tree_size(path):
 
 def kind_usage(root=None):
     """``[(kind, path, bytes, entries)]`` for every kind in :data:`KINDS` (entries: the items
-    directly in the kind's directory; 0 and 0 when it does not exist)."""
+    directly in the kind's directory but builds in progress and locks; 0 and 0 when it does
+    not exist)."""
     root = Path(root) if root is not None else cache_root()
     rows = []
     for kind in KINDS:
         path = root / kind
         if path.is_dir():
             size, _ = _tree_size(path)
-            entries = sum(1 for p in path.iterdir() if not p.name.endswith(".lock"))
+            # hidden names are builds in progress and trash; .lock files are locks
+            entries = sum(1 for p in path.iterdir()
+                          if not p.name.startswith(".") and not p.name.endswith(".lock"))
         else:
             size = entries = 0
         rows.append((kind, path, size, entries))
