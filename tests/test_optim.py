@@ -8,6 +8,7 @@ the dump of the words the co-simulated RTL was checked against; a shifted seed i
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -220,3 +221,39 @@ def test_closure_is_required_and_eps_is_shared():
     with pytest.raises(ConfigError, match=r"eps must be the same in every parameter group"):
         ZOOptimizer([{"params": [model.weight]}, {"params": [model.bias], "eps": 0.5}],
                     eps=1e-3)
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "train_cnn.py"
+
+
+def test_cnn_example_at_reduced_size(tmp_path):
+    """examples/train_cnn.py, three strategies on digits in a few seconds: plot and summary."""
+    out = tmp_path / "cnn"
+    proc = subprocess.run([sys.executable, str(EXAMPLE), "--steps", "30", "--eval-every", "10",
+                           "--channels", "2", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["curves.png", "summary.json"]
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    doc = json.loads((out / "summary.json").read_text())
+    assert list(doc["curves"]) == [GAUSSIAN, "pezo-otf", "rademacher"]
+    # conv 1→2 (3×3 + bias) and linear 2·4·4 → 10
+    assert doc["params"] == 2 * 9 + 2 + 32 * 10 + 10
+    for c in doc["curves"].values():
+        assert c["step"] == [0, 10, 20, 30]
+        assert len(c["train_loss"]) == len(c["test_accuracy"]) == 4
+        assert all(0.0 <= a <= 1.0 for a in c["test_accuracy"])
+    # one start for all: same weights, so the same first evaluation
+    assert len({c["train_loss"][0] for c in doc["curves"].values()}) == 1
+    lines = proc.stdout.strip().splitlines()
+    assert lines[-1] == f"wrote {out / 'curves.png'} {out / 'summary.json'}"
+    assert lines[-2].startswith("trained 3 CNNs (350 parameters, 30 steps) on digits")
+
+
+def test_cnn_example_refuses_unknown_strategy(tmp_path):
+    out = tmp_path / "cnn"
+    proc = subprocess.run([sys.executable, str(EXAMPLE), "--strategies", "gaussian,pezo",
+                           "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "--strategies must name gaussian or strategies of gauss-clt" in proc.stderr
+    assert "not pezo" in proc.stderr and not out.exists()
