@@ -1,9 +1,9 @@
 """The one cache directory of zohw, and self-healing cache entries.
 
 The root is ``$ZOHW_CACHE`` if set, else ``~/.cache/zohw``. Each kind of entry lives in a
-subdirectory of it (:data:`KINDS`: ``verilator/``, ``icarus/``, ``trainer-verilog/``, ``synth/``,
-``runs/``, ``explore/``, ``datasets/``); ``zohw cache info`` lists their sizes and ``zohw cache clear`` removes
-them.
+subdirectory of it (:data:`KINDS`: ``verilator/``, ``icarus/``, ``trainer-verilog/``,
+``synth/``, ``runs/``, ``explore/``, ``datasets/``); ``zohw cache info`` lists their sizes and
+``zohw cache clear`` removes them.
 
 An entry is either a directory (:class:`CacheEntry`: a Verilator model, generated Verilog) or a
 single JSON file (:func:`read_json_entry` / :func:`write_json_entry`: a synthesis result). Both
