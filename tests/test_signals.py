@@ -195,3 +195,42 @@ def test_discard_run_directories(tmp_path, monkeypatch):
     discard_run_directories()
     assert not any(p.exists() for p in made)
     assert list((tmp_path / "runs").iterdir()) == []
+
+
+# -- stopping a process pool (zohw.signals.stopping) ------------------------------------------
+
+def _slow_job(directory):
+    """Makes a scratch file, removed by its ``finally`` — if the job is unwound, not killed."""
+    scratch = Path(directory) / f"scratch-{os.getpid()}"
+    scratch.write_text("x")
+    try:
+        time.sleep(60)
+    finally:
+        scratch.unlink()
+    return "finished"
+
+
+def _failing_job(directory):
+    time.sleep(0.5)
+    raise RuntimeError("a job failed")
+
+
+def test_pool_stops_on_a_failed_job(tmp_path):
+    """A failed job (or a signal) stops the pool at once: the running jobs unwind their cleanup,
+    no queued job starts, and the exception propagates."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    started = tmp_path / "started"
+    started.mkdir()
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match="a job failed"):
+        with ProcessPoolExecutor(2, initializer=signals.pool_worker_init) as pool, \
+                signals.stopping(pool):
+            futures = [pool.submit(signals.in_worker, _slow_job, started),
+                       pool.submit(signals.in_worker, _failing_job, started)]
+            futures += [pool.submit(signals.in_worker, _slow_job, started) for _ in range(4)]
+            for fut in as_completed(futures):
+                fut.result()
+    assert time.monotonic() - t0 < 30                  # not the 60 s a slow job takes
+    assert list(started.iterdir()) == []               # the running job's cleanup ran
+    assert all(f.cancelled() or f.done() for f in futures)
