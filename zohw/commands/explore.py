@@ -212,5 +212,5 @@ def write_outputs(report, *, json_path=None, csv_path=None, markdown_path=None, 
 def summary_line(prog, report, written):
     t = report["tasks"]
     return (f"{prog}: {len(report['rows'])} points, {t['total']} tasks ({t['computed']} "
-            f"computed, {t['cached']} cached) in {report['wall_seconds']:,.0f} s on "
-            f"{report['executor']}; wrote {', '.join(written) or 'nothing'}")
+            f"computed, {t['cached']} cached) in {report['wall_seconds']:,.0f} s wall "
+            f"({t.get('task_cpu_seconds', 0):,.0f} s CPU in tasks) on {report['executor']}; wrote {', '.join(written) or 'nothing'}")

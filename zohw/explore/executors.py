@@ -102,7 +102,7 @@ class DaskExecutor:
                                       pure=False, retries=0)
             futures[fut] = tag
         try:
-            for fut in as_completed(list(futures)):
+            for fut in as_completed(list(futures), loop=self._client.loop):
                 yield futures[fut], fut.result()
         except BaseException:
             self._client.cancel(list(futures), force=True)

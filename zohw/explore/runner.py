@@ -7,36 +7,28 @@ import sys
 import time
 
 from zohw.cache import cache_root, read_json_entry, write_json_entry
-from zohw.strategies import REGISTRY, STRATEGIES
-
-from .grid import axis_applies, expand
-from .tasks import (EVALUATORS, power_task, run_task, synth_task, task_key, task_weight,
-                    tool_versions, train_task)
+from .grid import expand
+from .report import ROW_METRICS  # noqa: F401  (re-exported: the row contract)
+from .tasks import (EVALUATORS, power_task, synth_task, task_key, task_weight, tool_versions,
+                    train_task)
 
 __all__ = ["default_cache_dir", "plan", "explore", "ROW_METRICS"]
-
-#: The metrics every row carries (None where not measured: ``lut`` on a cell-library target,
-#: ``ge`` without a cell-library target in the grid).
-ROW_METRICS = ("lut", "ff", "ge", "power", "test_accuracy", "cycles_per_step",
-               "writes_per_weight")
-
 
 def default_cache_dir():
     """``explore/`` in zohw's cache (:func:`zohw.cache.cache_root`)."""
     return cache_root() / "explore"
 
 
-def plan(grid, evaluators=None):
-    """``(points, skipped, tasks)``: the points of the grid, the engines skipped and the
-    distinct tasks ``{tag: task}`` (tags are cache-key stems, filled in by :func:`explore`).
-    ``tasks_of[i]`` lists the tasks of point ``i``."""
+def plan(grid):
+    """``(points, skipped, tasks_of)``: the points of the grid, the engines skipped and, per
+    point, its tasks (synthesis on its target, power, one training per seed; tasks shared by
+    points, e.g. the power of one engine on several targets, are computed once)."""
     points, skipped = expand(grid)
-    tasks, tasks_of = [], []
+    tasks_of = []
     for p in points:
         mine = [synth_task(p.synth_engine, p.target), power_task(p.engine)]
         mine += [train_task(p.engine, seed, grid.steps, grid.trainer) for seed in grid.seeds]
         tasks_of.append(mine)
-        tasks.extend(mine)
     return points, skipped, tasks_of
 
 
@@ -58,7 +50,7 @@ def explore(grid, executor, *, cache_dir=None, use_cache=True, progress=True,
     cache_dir = default_cache_dir() if cache_dir is None else cache_dir
     points, skipped, tasks_of = plan(grid)
     kinds = sorted({t["kind"] for ts in tasks_of for t in ts})
-    versions = tool_versions(kinds)
+    versions = tool_versions(kinds, evaluators)
     keys_of = [[task_key(t, versions, evaluators[t["kind"]]) for t in ts] for ts in tasks_of]
     todo, results = {}, {}
     for ts, keys in zip(tasks_of, keys_of):
@@ -81,15 +73,17 @@ def explore(grid, executor, *, cache_dir=None, use_cache=True, progress=True,
         bar.set_postfix_str(f"tasks {n_cached}/{n_cached + len(todo)}")
     order = sorted(todo, key=lambda k: -task_weight(todo[k]))
     items = [(k, todo[k], evaluators[todo[k]["kind"]]) for k in order]
-    seconds = 0.0
+    seconds = cpu = 0.0
     try:
         for key, outcome in executor.run(items):
             task = todo[key]
-            entry = {"task": task, "result": outcome["result"], "seconds": outcome["seconds"]}
+            entry = {"task": task, "result": outcome["result"], "seconds": outcome["seconds"],
+                     "cpu_seconds": outcome.get("cpu_seconds")}
             if use_cache:
                 write_json_entry(_path(cache_dir, task["kind"], key), entry)
             results[key] = entry
             seconds += outcome["seconds"]
+            cpu += outcome.get("cpu_seconds") or 0.0
             finished = 0
             for w in waiting:
                 if key in w:
@@ -111,7 +105,7 @@ def explore(grid, executor, *, cache_dir=None, use_cache=True, progress=True,
         "tools": {**{k: v for kind in versions.values() for k, v in kind.items()},
                   "python": platform.python_version()},
         "tasks": {"total": n_cached + len(todo), "computed": len(todo), "cached": n_cached,
-                  "task_seconds": round(seconds, 1)},
+                  "task_seconds": round(seconds, 1), "task_cpu_seconds": round(cpu, 1)},
         "executor": executor.description,
         "wall_seconds": round(time.monotonic() - t0, 1),
         "machine": {"cpus": os.cpu_count()},

@@ -21,7 +21,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["KINDS", "EVALUATORS", "FORMAT", "POWER_CYCLES", "POWER_SEED", "synth_task",
+__all__ = ["KINDS", "EVALUATORS", "ZOHW_EVALUATORS", "FORMAT", "POWER_CYCLES", "POWER_SEED", "synth_task",
            "power_task", "train_task", "run_task", "task_key", "tool_versions", "code_digest",
            "task_weight"]
 
@@ -30,7 +30,8 @@ FORMAT = 1
 KINDS = ("synth", "power", "train")
 #: The function computing each kind (``module:function``; a grid may substitute its own, e.g.
 #: a test's stand-in, which becomes part of the cache key).
-EVALUATORS = {kind: f"{__name__}:evaluate_{kind}" for kind in KINDS}
+ZOHW_EVALUATORS = {kind: f"{__name__}:evaluate_{kind}" for kind in KINDS}
+EVALUATORS = dict(ZOHW_EVALUATORS)
 #: Stimulus of the power proxy: cycles simulated and the engine seed.
 POWER_CYCLES = 1024
 POWER_SEED = 1
@@ -81,24 +82,29 @@ def _package_dirs():
     return [Path(m.__file__).resolve().parent for m in (zohw, zohw.hw, zohw.sw)]
 
 
-@functools.lru_cache(maxsize=1)
-def code_digest():
-    """SHA-256 (16 hex digits) of zohw's computing source (the engine RTL, strategies, golden
-    models, synthesis and power flows; not the command line or the reports): a change to any
-    of it recomputes every task."""
+#: The packages whose source decides each kind's result (``zohw`` minus the presentation
+#: modules): synthesis reads the engine RTL; the power proxy also checks the golden stream.
+_ROOTS = {"synth": ("zohw", "hw"), "power": ("zohw", "hw", "sw"), "train": ("zohw", "hw", "sw")}
+
+
+@functools.lru_cache(maxsize=8)
+def code_digest(kind="train"):
+    """SHA-256 (16 hex digits) of the zohw source that computes a ``kind`` task (the engine
+    RTL, strategies, golden models, synthesis and power flows; not the command line or the
+    reports): a change to any of it recomputes those tasks."""
     h = hashlib.sha256()
-    roots = _package_dirs()
-    zohw_root = roots[0]
-    for root in roots:
+    roots = dict(zip(("zohw", "hw", "sw"), _package_dirs()))
+    for name in _ROOTS[kind]:
+        root = roots[name]
         for path in sorted(root.rglob("*")):
             if not path.is_file() or path.suffix not in (".py", ".lib", ".v", ".json"):
                 continue
             if "__pycache__" in path.parts:
                 continue
             rel = path.relative_to(root)
-            if root == zohw_root and rel.parts[0] in _PRESENTATION:
+            if name == "zohw" and rel.parts[0] in _PRESENTATION:
                 continue
-            h.update(f"{root.name}/{rel.as_posix()}\0".encode())
+            h.update(f"{name}/{rel.as_posix()}\0".encode())
             h.update(path.read_bytes())
             h.update(b"\0")
     return h.hexdigest()[:16]
@@ -111,13 +117,17 @@ def _dist_version(name):
         return "unknown"
 
 
-def tool_versions(kinds):
+def tool_versions(kinds, evaluators=None):
     """``{kind: {tool: version}}`` for the task kinds of a sweep (computed once, in the process
-    that plans it; Yosys's first call may compile its WebAssembly module, about 40 s)."""
-    code = code_digest()
+    that plans it; Yosys's first call may compile its WebAssembly module, about 40 s). A kind
+    computed by another function than zohw's (``evaluators``) is identified by that function
+    alone (its cache key holds it)."""
     out = {}
     for kind in kinds:
-        v = {"zohw": code, "amaranth": _dist_version("amaranth")}
+        if (evaluators or EVALUATORS).get(kind, ZOHW_EVALUATORS[kind]) != ZOHW_EVALUATORS[kind]:
+            out[kind] = {}
+            continue
+        v = {"zohw": code_digest(kind), "amaranth": _dist_version("amaranth")}
         if kind in ("synth", "power"):
             from zohw.resources.synth import short_yosys_version
             v["yosys"] = short_yosys_version()
@@ -142,13 +152,24 @@ def _resolve(spec):
     return getattr(importlib.import_module(module), name)
 
 
+def _cpu():
+    """CPU seconds of this process and its finished children (the Yosys runs)."""
+    import resource
+
+    own, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF,
+                                                  resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def run_task(task, evaluator=None):
     """Compute one task (in a worker: a pool process or a Dask worker); returns
-    ``{"result": {...}, "seconds": s}``."""
+    ``{"result": {...}, "seconds": wall, "cpu_seconds": cpu}`` (CPU of this process and the
+    tools it ran: what a task costs whatever the machine's load)."""
     fn = _resolve(evaluator or EVALUATORS[task["kind"]])
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), _cpu()
     result = fn(task)
-    return {"result": result, "seconds": round(time.monotonic() - t0, 2)}
+    return {"result": result, "seconds": round(time.monotonic() - t0, 2),
+            "cpu_seconds": round(_cpu() - c0, 2)}
 
 
 def _engine(task):
