@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-import zohw.sw.perturb as perturb
-from zohw.config import EngineConfig
+import zohw.optim as optim
+from zohw.config import SOURCES, EngineConfig
 from zohw.errors import ConfigError
 from zohw.optim import GAUSSIAN, ZOOptimizer
 from zohw.strategies import STRATEGIES
@@ -113,9 +113,10 @@ def test_shifted_seed_is_caught(trained, cli_dump):
     assert not torch.equal(words[1:], z[:-1])
 
 
+@pytest.mark.parametrize("source", SOURCES)
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_every_strategy_matches_the_golden_stream_in_any_chunking(strategy):
-    config = EngineConfig(strategy=strategy, lanes=4, width=7, pool=16)
+def test_every_strategy_matches_the_golden_stream_in_any_chunking(strategy, source):
+    config = EngineConfig(strategy=strategy, lanes=4, width=7, pool=16, source=source)
     model = torch.nn.Linear(13, 7)                                  # d = 98, not a multiple of 4
     expected = golden_perturbations(config, 7, 98, 6).double() * config.lsb
     for chunk in (9, 98, 1 << 20):
@@ -156,13 +157,13 @@ def test_million_parameters_in_chunks(monkeypatch):
     """d ≈ 10**6 (two parameters, the chunks straddle them): no generator call covers more than
     one chunk, every pass covers the step, and the update matches the whole z computed at once."""
     calls = []
-    real = perturb.stream_bits
+    real = optim.packed_states
 
-    def counting(config, seed, start, count):
+    def counting(source, init, start, count):
         calls.append(count)
-        return real(config, seed, start, count)
+        return real(source, init, start, count)
 
-    monkeypatch.setattr(perturb, "stream_bits", counting)
+    monkeypatch.setattr(optim, "packed_states", counting)
     config = EngineConfig(strategy="pezo-otf")                      # P = 16
     big = torch.nn.Parameter(torch.zeros(1000, 1000))
     small = torch.nn.Parameter(torch.zeros(7))

@@ -31,6 +31,7 @@ Where ``z`` comes from (argument ``z``):
   one ``randn`` call).
 """
 
+import functools
 import math
 import numbers
 
@@ -38,11 +39,12 @@ import torch
 
 from zohw.config import EngineConfig
 from zohw.errors import ConfigError
+from zohw.sources import mix_seed
 from zohw.strategies import STRATEGIES
 from zohw.sw.train import single_thread
 
-__all__ = ["ZOOptimizer", "WordStream", "GaussianStream", "make_stream", "GAUSSIAN",
-           "DEFAULT_CHUNK"]
+__all__ = ["ZOOptimizer", "WordStream", "GaussianStream", "make_stream", "packed_states",
+           "PackedFields", "GAUSSIAN", "DEFAULT_CHUNK"]
 
 #: ``z`` of the float baseline.
 GAUSSIAN = "gaussian"
@@ -67,6 +69,79 @@ def _check_float(name, value, *, positive):
     return float(value)
 
 
+# -- packed generator states: the golden model's GF(2) jump-ahead, 32 bits per int64 ----------
+
+@functools.lru_cache(maxsize=None)
+def _power(source, k):
+    """``M**(2**k)`` of ``source``'s step matrix, as a float32 GF(2) matrix (cached)."""
+    from zohw.sources import step_matrix
+
+    if k == 0:
+        return torch.tensor(step_matrix(source), dtype=torch.float32)
+    m = _power(source, k - 1)
+    return torch.remainder(m @ m, 2.0)
+
+
+_BYTES = ((torch.arange(256)[:, None] >> torch.arange(8)) & 1).to(torch.float32)   # [256, 8]
+_WEIGHTS = torch.ones(32, dtype=torch.int64) << torch.arange(32)
+
+
+@functools.lru_cache(maxsize=None)
+def _tables(source, k):
+    """Byte tables of ``M**(2**k)``: int64 [4, 256]; the image of a packed state x is the XOR of
+    ``T[i][(x >> 8i) & 255]`` over its four bytes (the matrix is linear over GF(2))."""
+    m = _power(source, k)
+    cols = m.T.reshape(4, 8, 32)                       # images of the unit vectors, by byte
+    images = torch.remainder(_BYTES @ cols, 2.0)       # [4, 256, 32]
+    return (images.to(torch.int64) * _WEIGHTS).sum(-1)
+
+
+def _apply_packed(tables, x):
+    out = tables[0][x & 255]
+    for i in range(1, 4):
+        out ^= tables[i][(x >> (8 * i)) & 255]
+    return out
+
+
+def packed_states(source, init, start, count):
+    """States ``M**(start + i) @ init`` of n 32-bit generators for i in range(count): int64
+    [count, n] — :func:`zohw.sw.perturb.linear_sequence` packed, with cached matrix powers."""
+    x = torch.tensor(init, dtype=torch.int64)
+    e, k = start, 0
+    while e:                                           # jump ahead: M**start
+        if e & 1:
+            x = _apply_packed(_tables(source, k), x)
+        e >>= 1
+        k += 1
+    seq, k = x[None], 0
+    while seq.shape[0] < count:                        # doubling: [0, L) -> [0, 2L)
+        seq = torch.cat([seq, _apply_packed(_tables(source, k), seq[:count - seq.shape[0]])])
+        k += 1
+    return seq
+
+
+class PackedFields:
+    """:class:`zohw.strategies.base.GoldenFields` over packed generator states (int64 [count,
+    n], generator 0 in the low bits of the wide word): the same ``unsigned``/``signed``."""
+
+    def __init__(self, states, layout):
+        self._states, self._layout = states, layout
+
+    def unsigned(self, name):
+        lsb, width, count = self._layout[name]
+        n = self._states.shape[1]
+        bit = lsb + width * torch.arange(count)
+        g, sh = bit // 32, bit % 32
+        v = self._states[:, g] >> sh
+        if bool((sh + width > 32).any()):                               # across two words
+            v = v | (self._states[:, (g + 1).clamp(max=n - 1)] << (32 - sh))
+        return v & ((1 << width) - 1)
+
+    def signed(self, name):
+        v, width = self.unsigned(name), self._layout[name][1]
+        return v - ((v >> (width - 1)) & 1) * (1 << width)
+
+
 class WordStream:
     """The exact word stream of one engine configuration and seed, in chunks.
 
@@ -88,6 +163,9 @@ class WordStream:
         if self._strategy.pool:
             self._pool = golden_pool(config, seed).reshape(config.pool_rows, config.lanes)
         self._rows_key, self._rows = None, None
+        # the stream generators' seeds, as zohw.sw.perturb.stream_bits loads them
+        base, n = self._strategy.stream_base, self._strategy.stream_generators(config)
+        self._init = [mix_seed(seed, base + g) for g in range(n)]
 
     @property
     def config(self):
@@ -110,7 +188,7 @@ class WordStream:
 
     def words(self, step, d, k0, k1):
         """int64 words of flat indices ``k0 … k1 - 1`` of step ``step`` (``d`` weights)."""
-        from zohw.sw.perturb import cycles_per_step, golden_fields, stream_bits
+        from zohw.sw.perturb import cycles_per_step
 
         cfg, P = self._config, self._config.lanes
         C = cycles_per_step(cfg, d)
@@ -121,7 +199,10 @@ class WordStream:
         if self._pool is not None:
             rows = self._rows_of_step(C, step)[t0:t1].to(torch.int64)
             reads = self._pool[rows, torch.arange(P)]
-        fields = golden_fields(cfg, stream_bits(cfg, self._seed, start, t1 - t0))
+        fields = None
+        if self._init:
+            states = packed_states(cfg.source, self._init, start + 1, t1 - t0)
+            fields = PackedFields(states, self._strategy.stream_layout(cfg))
         w = self._strategy.golden_words(cfg, fields, positions, reads).reshape(-1)
         return w[k0 - t0 * P:k1 - t0 * P]
 
