@@ -144,6 +144,8 @@ def record_argv(args, grid):
     out += ["--target", ",".join(grid.targets), "--steps", str(grid.steps),
             "--seeds", ",".join(map(str, grid.seeds))]
     for k, v in grid.trainer.items():
+        if isinstance(v, (tuple, list)):
+            v = ",".join(map(str, v)) or "none"
         out += [f"--{k.replace('_', '-')}", str(v)]
     return out
 

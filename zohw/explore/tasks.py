@@ -54,7 +54,8 @@ def power_task(engine):
 
 def train_task(engine, seed, steps, trainer=None):
     return {"kind": "train", "engine": engine.as_dict(), "seed": seed, "steps": steps,
-            "trainer": dict(sorted((trainer or {}).items()))}
+            "trainer": {k: list(v) if isinstance(v, tuple) else v
+                        for k, v in sorted((trainer or {}).items())}}
 
 
 def task_weight(task):
@@ -212,8 +213,10 @@ def evaluate_train(task):
     from zohw.sw.train import predicted_cycles_per_step, train_golden
     from zohw.train_config import TrainerConfig
 
+    # JSON turned tuple fields (hidden layer widths) into lists
+    trainer = {k: tuple(v) if isinstance(v, list) else v for k, v in task["trainer"].items()}
     cfg = TrainerConfig(engine=_engine(task), steps=task["steps"], seed=task["seed"],
-                        eval_every=task["steps"], **task["trainer"])
+                        eval_every=task["steps"], **trainer)
     res = train_golden(cfg)
     return {"test_accuracy": res.final_test_accuracy,
             "train_accuracy": res.train_accuracy[-1],
