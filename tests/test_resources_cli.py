@@ -2,11 +2,15 @@
 the report writers and the README updater work on a stored report."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 from zohw import cli
 from zohw.resources import report as rp
+from zohw.resources.asic import GENERIC_LIBERTY
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -17,7 +21,18 @@ def no_synthesis(monkeypatch):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--target", "xilinx7,virtex2"], "target must be one of xilinx7, ice40, ecp5, not 'virtex2'"),
+    (["--target", "xilinx7,virtex2"],
+     "target must be one of xilinx7, ice40, ecp5, asic, not 'virtex2'"),
+    (["--target", "asic", "--liberty", "/nonexistent/cells.lib"],
+     "liberty must be a readable Liberty (.lib) file, not '/nonexistent/cells.lib' "
+     "(no such file)"),
+    (["--target", "asic", "--liberty", str(ROOT / "LICENSE")],
+     f"liberty must be a readable Liberty (.lib) file, not '{ROOT / 'LICENSE'}' "
+     "(no 'library (…)' group"),
+    (["--target", "ice40", "--liberty", str(GENERIC_LIBERTY)],
+     "liberty applies to the asic target, which --target 'ice40' does not name"),
+    (["--power", "--power-cycles", "1"], "power_cycles must be at least 2, not 1"),
+    (["--power", "--power-seed", "x"], "power_seed must be an integer, not 'x'"),
     (["--lanes", "0"], "lanes must be an integer from 1 to 64, not 0"),
     (["--lanes", "many"], "lanes must be an integer, not 'many'"),
     (["--width", "40"], "width must be an integer from 4 to 16, not 40"),
@@ -217,9 +232,9 @@ def test_a_new_target_is_one_record(monkeypatch, capsys):
     monkeypatch.setitem(TARGETS, "gowin", fake)
     with pytest.raises(SystemExit):
         cli.main(["resources", "--help"])
-    assert "gowin (Gowin GW1N)" in capsys.readouterr().out
+    assert "gowin (Gowin GW1N)" in " ".join(capsys.readouterr().out.split())
     assert rp.parse_targets("ice40,gowin") == ["ice40", "gowin"]
-    with pytest.raises(ValueError, match="target must be one of xilinx7, ice40, ecp5, gowin, "
+    with pytest.raises(ValueError, match="target must be one of xilinx7, ice40, ecp5, asic, gowin, "
                                          "not 'xc7'"):
         rp.parse_targets("xc7")
     base = {"lanes": 16, "width": 8, "pool": 256, "source": "xorshift32", "clt_k": 4}

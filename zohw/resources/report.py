@@ -176,8 +176,16 @@ def _job_weight(job):
 POWER = "power"
 
 
+def spawn_pool(**kwargs):
+    """A process pool whose workers are fresh interpreters: a forked worker can hang in torch
+    (the power proxy's golden stream) when the parent has used torch's thread pool."""
+    import multiprocessing
+
+    return ProcessPoolExecutor(mp_context=multiprocessing.get_context("spawn"), **kwargs)
+
+
 def run(entries, jobs, *, fmax=False, workers=None, cache_dir=None, use_cache=True,
-        progress=True, executor_factory=ProcessPoolExecutor, liberty=None, power=None):
+        progress=True, executor_factory=spawn_pool, liberty=None, power=None):
     """Synthesize every job (largest first) on ``workers`` processes; return
     ``{(config_hash, target): result}``. ``liberty`` (a Liberty file) goes to the cell-library
     targets; ``power`` (``{"cycles", "seed"}``) adds one power-proxy job per configuration,
