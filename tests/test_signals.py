@@ -234,3 +234,58 @@ def test_pool_stops_on_a_failed_job(tmp_path):
     assert time.monotonic() - t0 < 30                  # not the 60 s a slow job takes
     assert list(started.iterdir()) == []               # the running job's cleanup ran
     assert all(f.cancelled() or f.done() for f in futures)
+
+
+# -- no partial output: what an interrupted command wrote of its outputs is removed -----------
+
+def test_interrupt_after_the_json_removes_it(tmp_path, monkeypatch, capsys):
+    """``zohw train --json r.json --plot r.png`` interrupted while plotting (r.json already
+    written): neither is left."""
+    from zohw import cli
+    from zohw.commands import train
+    import zohw.sw.train
+
+    class FakeResult:
+        pass
+
+    monkeypatch.setattr(zohw.sw.train, "train_golden", lambda *a, **k: FakeResult())
+    monkeypatch.setattr(train, "result_dict", lambda res, refs=(): {
+        "mode": "golden", "strategy": "x", "steps": 1, "train_loss": [1.0],
+        "accuracy_curve": {"steps": [0], "test": [0.1]}, "mismatches": 0})
+
+    def plot(path, runs, title=""):
+        assert (tmp_path / "r.json").is_file()      # written: the interrupt comes after it
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "plot_training", plot)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", "--quiet", "--steps", "10", "--json", "r.json",
+                     "--plot", "r.png"]) == 130
+    assert capsys.readouterr().err == "zohw train: interrupted\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_nested_command_interrupt_is_the_outer_one(tmp_path, monkeypatch, capsys):
+    """``zohw demo`` runs commands through ``zohw.cli.main``: an interrupt inside one ends the
+    demo (one line naming it, 130), and the files the demo wrote into its new output
+    directory are removed with the directories made for them."""
+    from zohw import cli
+    from zohw.commands import demo, generate
+    from zohw.io import write_text_atomic
+    import zohw.sim.cim
+
+    def fake_generate(config, out):
+        write_text_atomic(out / "engine.v", "module m; endmodule\n")
+        cli.main(["sim", "cim", "--json", str(out / "cim.json")])   # interrupted inside
+        raise AssertionError("the interrupt must end the demo")
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(generate, "generate", fake_generate)
+    monkeypatch.setattr(zohw.sim.cim, "cim_cosim", interrupted)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["demo", "-o", "new/demo"]) == 130
+    out, err = capsys.readouterr()
+    assert err == "zohw demo: interrupted\n"
+    assert list(tmp_path.iterdir()) == []

@@ -72,14 +72,26 @@ def _close_progress_bars():
             pass
 
 
+#: Nesting depth of :func:`main` (``zohw demo`` runs other commands through it).
+_depth = 0
+
+
 def main(argv=None):
-    from . import signals
+    global _depth
+    from . import io, signals
 
-    with signals.installed():
-        return _main(argv, signals)
+    if _depth:                            # a command run by another: its interrupt is the
+        return _main(argv, signals, nested=True)      # outer command's
+    _depth += 1
+    try:
+        with signals.installed():
+            io.begin_command()
+            return _main(argv, signals, nested=False)
+    finally:
+        _depth -= 1
 
 
-def _main(argv, signals):
+def _main(argv, signals, nested):
     name = "zohw"
     try:
         parser = build_parser()
@@ -90,14 +102,16 @@ def _main(argv, signals):
         print(f"{name}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:      # Ctrl-C, or SIGTERM (signals.Terminated)
-        from .io import discard_run_directories
+        if nested:
+            raise
+        from .io import discard_outputs, discard_run_directories
 
         discard_run_directories()
+        discard_outputs()
         _close_progress_bars()
         what, code = signals.outcome(exc)
         print(f"{name}: {what}", file=sys.stderr, flush=True)
         return code
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -7,8 +7,9 @@ has the complete new one.
 Directories: :func:`run_directory` makes a fresh directory under ``$ZOHW_CACHE/runs`` for the
 files of one run (a simulation's arguments, log and result), kept for a day so that a failure
 can be looked at, then removed by a later run; :func:`scratch_directory` is one removed on exit.
-An interrupted command removes the run directories it made (:func:`discard_run_directories`):
-nothing is left of a run that did not finish.
+An interrupted command removes the run directories it made (:func:`discard_run_directories`)
+and the outputs it had written (:func:`discard_outputs`: the files under the paths its options
+named, checked by :func:`check_output_path`): nothing is left of a run that did not finish.
 """
 
 import contextlib
@@ -21,13 +22,18 @@ from pathlib import Path
 
 __all__ = ["atomic_open", "write_text_atomic", "write_bytes_atomic", "write_json_atomic",
            "save_npz_atomic", "run_directory", "scratch_directory", "RUN_MAX_AGE_S",
-           "check_output_path", "discard_run_directories"]
+           "check_output_path", "discard_run_directories", "discard_outputs", "begin_command"]
 
 #: Run directories older than this are removed by the next :func:`run_directory`.
 RUN_MAX_AGE_S = 24 * 3600
 
-#: Run directories made by this process (removed if the command is interrupted).
+#: Run directories made by the current command (removed if it is interrupted).
 _made_runs = []
+#: The current command's declared outputs (checked by :func:`check_output_path`): absolute
+#: paths; the files written under them; the directories made for them.
+_declared = []
+_written = []
+_made_dirs = []
 
 
 @contextlib.contextmanager
@@ -47,6 +53,8 @@ def atomic_open(path, mode="w", **kwargs):
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+        if _is_declared(path):
+            _written.append(path.absolute())
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -104,9 +112,47 @@ def run_directory(prefix) -> Path:
 
 
 def discard_run_directories():
-    """Remove every run directory this process made (an interrupted command's)."""
+    """Remove every run directory the current command made (an interrupted command's)."""
     while _made_runs:
         shutil.rmtree(_made_runs.pop(), ignore_errors=True)
+
+
+def begin_command():
+    """Forget the previous command's run directories and outputs (:func:`zohw.cli.main`)."""
+    _made_runs.clear()
+    _declared.clear()
+    _written.clear()
+    _made_dirs.clear()
+
+
+def _is_declared(path):
+    p = path.absolute()
+    return any(p == d or d in p.parents for d in _declared)
+
+
+def discard_outputs():
+    """Remove what an interrupted command wrote of its outputs — every file written atomically
+    to (or under) a path given to :func:`check_output_path` — and the directories made for
+    them if they are left empty: an interrupted command leaves no partial result."""
+    while _written:
+        with contextlib.suppress(OSError):
+            _written.pop().unlink()
+    for d in sorted(set(_made_dirs), key=lambda p: len(p.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            d.rmdir()                   # only if empty
+    _made_dirs.clear()
+
+
+def _declare(p, directory):
+    """Note an output path and the directories that do not exist yet on its way."""
+    p = p.absolute()
+    _declared.append(p)
+    missing = []
+    d = p if directory else p.parent
+    while not d.exists() and d != d.parent:
+        missing.append(d)
+        d = d.parent
+    _made_dirs.extend(missing)
 
 
 @contextlib.contextmanager
@@ -175,4 +221,5 @@ def check_output_path(option, path, *, suffix=None, directory=False, create_pare
         _check_writable_dir(option, ancestor, "directory")
     else:
         _check_writable_dir(option, parent, "parent directory")
+    _declare(p, directory)
     return p
