@@ -356,10 +356,10 @@ class Verilator(Simulator):
         except SimulationError as exc:
             hint = ""
             if trace and "lz4.h" in tail(log, 200):
-                hint = ("\nVerilator's FST tracing needs the LZ4 headers "
-                        "(Debian: apt-get install liblz4-dev)")
-            raise SimulationError(f"Verilator build of {toplevel} failed: {exc}\n"
-                                  f"{tail(log)}{hint}") from None
+                hint = (" (Verilator's FST tracing needs the LZ4 headers: Debian "
+                        "apt-get install liblz4-dev)")
+            raise SimulationError(f"Verilator build of {toplevel} failed: {exc}{hint}\n"
+                                  f"{tail(log)}") from None
         if not (directory / toplevel).is_file():
             raise SimulationError(f"Verilator build of {toplevel} produced no model\n"
                                   f"{tail(log)}")

@@ -22,7 +22,7 @@ import shutil
 from pathlib import Path
 
 __all__ = ["WINDOW_MODULE", "WAVES_OPT", "windowed_verilog", "wave_plusargs", "is_fst",
-           "fst_span", "place_wave", "rerun_with_waves"]
+           "fst_span", "place_wave", "rerun_with_waves", "trainer_window"]
 
 WINDOW_MODULE = "zohw_wave_window"
 #: C++ optimisation level of a traced Verilator model: it runs only up to the failing step, so
@@ -120,6 +120,25 @@ def place_wave(written, destination):
     finally:
         tmp.unlink(missing_ok=True)
     return destination
+
+
+def trainer_window(first_mismatches, steps):
+    """``(lo, hi, step)``: the window of the trainer's ``step`` output (the index of the step
+    the last ``step_done`` reported) covering the earliest failing step of a trainer
+    co-simulation's mismatch reports (:mod:`zohw.sim.tb_trainer`): a per-step quantity names
+    its step; a checkpoint after n steps, step n - 1; a final weight or write count, the last
+    step. The window runs from the ``step_done`` before that step to its own (from the start
+    for step 0, to step 1's end)."""
+    failing = []
+    for m in first_mismatches:
+        if "step" not in m:
+            failing.append(steps - 1)
+        elif "index" in m:                     # a checkpoint after m["step"] steps
+            failing.append(m["step"] - 1)
+        else:
+            failing.append(m["step"])
+    step = max(0, min(failing, default=steps - 1))
+    return max(step - 1, 0), max(step - 1, 0), step
 
 
 def rerun_with_waves(verilog, toplevel, test_module, args, *, key, key_bits, lo, hi, name,

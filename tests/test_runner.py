@@ -258,3 +258,16 @@ def test_timeout_kills_the_whole_process_group(tmp_path):
     except FileNotFoundError:
         state = "gone"
     assert state in ("gone", "Z", "X"), f"child {pid} still running (state {state})"
+
+
+def test_missing_simulator_is_named(monkeypatch, tmp_path):
+    """A simulator that is not installed fails before any work, naming it and how to get it."""
+    from zohw.sim import icarus
+
+    monkeypatch.setenv("ZOHW_CACHE", str(tmp_path))
+    monkeypatch.setattr(icarus.shutil, "which", lambda name: None)
+    with pytest.raises(runner.SimulationError,
+                       match=r"simulator 'icarus' is not installed; install Icarus Verilog "
+                             r"\(Debian: apt-get install iverilog\)"):
+        run_cocotb(counter_verilog(), "zohw_counter", "tb_counter", simulator="icarus")
+    assert not (tmp_path / "icarus").exists()

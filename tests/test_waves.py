@@ -7,8 +7,8 @@ import pytest
 from zohw.config import EngineConfig
 from zohw.sim.engine import cross_check
 from zohw.sim.kit import CLOCK_PERIOD_NS
-from zohw.sim.waves import (WINDOW_MODULE, fst_span, is_fst, place_wave, wave_plusargs,
-                            windowed_verilog)
+from zohw.sim.waves import (WINDOW_MODULE, fst_span, is_fst, place_wave, trainer_window,
+                            wave_plusargs, windowed_verilog)
 
 TWO_MODULES = """\
 module leaf(input wire clk, output wire q);
@@ -55,6 +55,16 @@ def test_plusargs_and_fst_recognition(tmp_path):
     assert dest.read_bytes() == b"x" and not src.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.fst", "out.fst", "run",
                                                            "short.fst", "w.vcd"]
+
+
+def test_trainer_window_picks_the_earliest_failing_step():
+    per_step = {"step": 5, "quantity": "g", "expected": 1, "got": 2}
+    checkpoint = {"step": 4, "quantity": "weight", "index": 9, "expected": 1, "got": 2}
+    final = {"quantity": "weight", "index": 3, "expected": 1, "got": 2}
+    assert trainer_window([per_step], 10) == (4, 4, 5)       # from step 4's done to step 5's
+    assert trainer_window([per_step, checkpoint], 10) == (2, 2, 3)
+    assert trainer_window([final], 10) == (8, 8, 9)
+    assert trainer_window([{**per_step, "step": 0}], 10) == (0, 0, 0)
 
 
 def test_verilator_waveform_of_a_planted_mismatch(tmp_path):
