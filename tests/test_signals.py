@@ -36,6 +36,10 @@ def _marked(mark):
     return pids
 
 
+def _default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Run:
     def __init__(self, tmp_path, argv):
         self.cache = tmp_path / "cache"
@@ -47,8 +51,10 @@ class Run:
         self.err_path = tmp_path / "stderr.txt"
         self.out_path = tmp_path / "stdout.txt"
         with open(self.err_path, "wb") as err, open(self.out_path, "wb") as out:
+            # as from an interactive shell: SIGINT not ignored even if this process's is
             self.proc = subprocess.Popen([sys.executable, "-m", "zohw.cli", *argv],
-                                         cwd=self.out, env=env, stdout=out, stderr=err)
+                                         cwd=self.out, env=env, stdout=out, stderr=err,
+                                         preexec_fn=_default_sigint)
 
     @property
     def stderr(self):
@@ -289,3 +295,14 @@ def test_nested_command_interrupt_is_the_outer_one(tmp_path, monkeypatch, capsys
     out, err = capsys.readouterr()
     assert err == "zohw demo: interrupted\n"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_ignored_signal_stays_ignored():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with signals.installed():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -58,7 +58,10 @@ def installed():
         yield
         return
     _received.clear()
-    previous = {signum: signal.signal(signum, _handler) for signum in EXIT_CODES}
+    # A signal the parent chose to ignore stays ignored (a shell's background job ignores
+    # SIGINT, so the terminal's Ctrl-C is not meant for it).
+    previous = {signum: signal.signal(signum, _handler) for signum in EXIT_CODES
+                if signal.getsignal(signum) is not signal.SIG_IGN}
     try:
         yield
     finally:
