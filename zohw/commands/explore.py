@@ -60,7 +60,7 @@ def add_explore_options(p):
                    help=f"engine seeds of the trainings (default {DEFAULT_SEEDS}); accuracy is "
                         "their mean")
     g.add_argument("--steps", default=None, metavar="T",
-                   help=f"training steps ({TrainerConfig.describe('steps')})")
+                   help=TrainerConfig.describe("steps"))
     add_options(g, TrainerConfig, TRAINER_FIELDS)
     r = p.add_argument_group("running")
     r.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",

