@@ -100,3 +100,18 @@ def test_unknown_strategy_as_a_process(tmp_path):
     assert proc.stderr == ("zohw sim: error: strategy must be one of "
                            + ", ".join(STRATEGIES) + ", not 'nope'\n")
     assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["cache"], "zohw cache: error: the following arguments are required: info|clear"),
+    (["cache", "clear", "--knd", "synth"], "(did you mean --kind?)"),
+    (["cache", "wipe"], "invalid choice: 'wipe'"),
+])
+def test_cache_command_usage_errors(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOHW_CACHE", str(tmp_path / "c"))
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and message in captured.err
+    assert not (tmp_path / "c").exists()
