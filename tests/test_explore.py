@@ -433,3 +433,48 @@ def test_real_tasks_agree_with_the_flows(tmp_path, monkeypatch):
     counts = parse_stat(synth_verilog(engine_verilog_checked(e), "ice40")["stat"], "ice40")
     assert (syn["lut"], syn["ff"]) == (counts["lut_total"], counts["ff"])
     assert syn["ff"] >= 32            # at least the xorshift32 state
+
+
+# -- the default study ------------------------------------------------------------------------
+
+def test_default_study_writes_everything_and_the_readme_block(fakes, tmp_path, capsys):
+    from zohw.explore.__main__ import DEFAULT_GRID, main
+
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n<!-- explore:begin -->\nold\n<!-- explore:end -->\n\ntail\n")
+    out = tmp_path / "docs" / "explore_default"
+    out.parent.mkdir()
+    assert main(["--default", "--out", str(out), "--readme", str(readme), "--jobs", "1",
+                 "--quiet"]) == 0
+    report = json.loads(out.with_suffix(".json").read_text())
+    g = report["grid"]
+    assert g["strategies"] == list(STRATEGIES) and g["axes"] == {"lanes": [4, 16, 64]}
+    assert g["targets"] == ["xilinx7", "ice40", "asic"] and g["seeds"] == [1, 2, 3]
+    n_engines = 3 * len(STRATEGIES) - len(report["skipped"])
+    assert len(report["rows"]) == 3 * n_engines
+    assert report["tasks"]["total"] == n_engines * (3 + 1 + 3)
+    assert "--default" in report["command"] and "--lanes" in " ".join(DEFAULT_GRID)
+    text = readme.read_text()
+    assert "old" not in text and text.endswith("<!-- explore:end -->\n\ntail\n")
+    assert "Pareto front on asic" in text and "**Verdict.**" in text
+    assert "(docs/explore_default_lut.png)" in text
+    for suffix in (".json", ".csv", ".md", "_lut.png", "_power.png"):
+        assert Path(str(out) + suffix).exists(), suffix
+    assert str(readme) in capsys.readouterr().out.strip().splitlines()[-1]
+    # re-rendered from the JSON alone: the same Markdown
+    md = out.with_suffix(".md").read_text()
+    out.with_suffix(".md").unlink()
+    assert main(["--out", str(out), "--render-only"]) == 0
+    assert out.with_suffix(".md").read_text() == md
+
+
+def test_default_study_refuses_a_readme_without_the_block(fakes, tmp_path, capsys):
+    from zohw.explore.__main__ import main
+
+    readme = tmp_path / "README.md"
+    readme.write_text("# no block\n")
+    assert main(["--default", "--out", str(tmp_path / "e"), "--readme", str(readme),
+                 "--jobs", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "has no <!-- explore:begin -->" in err
+    assert not fakes() and not (tmp_path / "e.json").exists()
