@@ -514,11 +514,16 @@ def render_markdown(report, *, heading_level=2, notes=True, title=True):
         p = report["parameters"]
         if title:
             out += [f"{h} Resources per RNG strategy", ""]
+        fpga = any("ge" not in r for r in rows)
         out += [f"Yosys {report['yosys_version']}; every engine emits P × B bits per cycle "
-                f"with replay (equal throughput). LUT = logic LUTs; LUTRAM = LUT sites used as "
-                f"distributed RAM/SRL (storage bits in parentheses); the Δ columns compare "
-                f"LUT + LUTRAM (ecp5: + 2 per CCU2C) and FF with the Gaussian baselines "
-                f"{' and '.join(f'`{b}`' for b in BASELINES)} at the same target and size.",
+                f"with replay (equal throughput). "
+                + (f"LUT = logic LUTs; LUTRAM = LUT sites used as "
+                   f"distributed RAM/SRL (storage bits in parentheses); the Δ columns compare "
+                   f"LUT + LUTRAM (ecp5: + 2 per CCU2C) and FF with the Gaussian baselines "
+                   f"{' and '.join(f'`{b}`' for b in BASELINES)} at the same target and size."
+                   if fpga else
+                   f"The Δ columns compare GE with the Gaussian baselines "
+                   f"{' and '.join(f'`{b}`' for b in BASELINES)} at the same size."),
                 ""]
         if report.get("asic"):
             out += ["asic: GE = NAND2-equivalent gate count on zohw's generic Liberty library "
