@@ -52,9 +52,9 @@ def atomic_open(path, mode="w", **kwargs):
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-        if _is_declared(path):
+        if _is_declared(path):          # noted first: an interrupt may come right after
             _written.append(path.absolute())
+        os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
