@@ -179,14 +179,24 @@ def _engine(task):
     return EngineConfig.from_dict(task["engine"])
 
 
+@functools.lru_cache(maxsize=8)
+def _verilog(engine_json):
+    """The engine's Verilog, kept for the worker's next target of the same engine (elaborating
+    a wide engine takes seconds; the text is deterministic)."""
+    from zohw.config import EngineConfig
+    from zohw.resources.synth import engine_verilog_checked
+
+    return engine_verilog_checked(EngineConfig.from_dict(json.loads(engine_json)))
+
+
 def evaluate_synth(task):
     """Resources of one engine on one target."""
     from zohw.resources.cells import parse_stat
-    from zohw.resources.synth import TOP, engine_verilog_checked, synth_verilog
+    from zohw.resources.synth import TOP, synth_verilog
     from zohw.resources.targets import TARGETS
 
     target = TARGETS[task["target"]]
-    verilog = engine_verilog_checked(_engine(task))
+    verilog = _verilog(json.dumps(task["engine"], sort_keys=True))
     if target.liberty:
         from zohw.resources.asic import gate_count
 
