@@ -247,3 +247,27 @@ def test_trainer_verilog_entry_heals(root, capsys, monkeypatch):
     assert len(made) == 2                                                    # regenerated
     assert capsys.readouterr().err == (f"zohw: cache entry {entry} is damaged "
                                        f"({verilog.name} fails its checksum); rebuilding\n")
+
+
+def _race(path, n):
+    import time as _t
+
+    entry = CacheEntry(path)
+    if not entry.valid():
+        with entry.build() as tmp:
+            (tmp / "f").write_text(f"builder {n}")
+            _t.sleep(0.2)                     # all builders overlap
+    return (entry.path / "f").read_text()
+
+
+def test_concurrent_builders_in_processes(root):
+    """Four processes build one missing entry at once: each gets a complete entry, one of
+    theirs; nothing else is left in the directory."""
+    import multiprocessing
+
+    path = root / "verilator" / "race"
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        got = pool.starmap(_race, [(path, n) for n in range(4)])
+    assert len(set(got)) == 1 and got[0].startswith("builder ")
+    assert CacheEntry(path).damage() is None
+    assert [p.name for p in path.parent.iterdir()] == ["race"]

@@ -224,16 +224,19 @@ class CacheEntry:
         try:
             yield tmp
             seal(tmp)
-            try:
-                os.rename(tmp, self._path)
-            except OSError:
-                # The place is taken: by a concurrent builder's valid entry (keep it), or by a
-                # damaged leftover (replace it).
-                if self.damage() is None:
-                    shutil.rmtree(tmp, ignore_errors=True)
-                else:
-                    _remove_tree(self._path)
+            for attempt in range(3):
+                try:
                     os.rename(tmp, self._path)
+                    break
+                except OSError:
+                    # The place is taken: by a concurrent builder's valid entry (keep it), or
+                    # by a damaged leftover (replace it, and try again).
+                    if self.damage() is None:
+                        shutil.rmtree(tmp, ignore_errors=True)
+                        break
+                    if attempt == 2:
+                        raise
+                    _remove_tree(self._path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
