@@ -185,3 +185,27 @@ def test_damaged_synthesis_entry_is_rebuilt(tmp_path, capsys, damage, why):
     assert gate_count(INVERTER, "inv", cache_dir=tmp_path) == first
     assert synth_verilog(INVERTER, "asic", top="inv", cache_dir=tmp_path)["cached"] is True
     assert capsys.readouterr().err == ""
+
+
+#: A 64 x 8 memory with one write and one asynchronous read port, beside an 8-bit counter.
+MEMORY = """
+module m(input clk, input we, input [5:0] wa, input [5:0] ra, input [7:0] wd,
+         output [7:0] rd, output reg [7:0] q);
+  reg [7:0] mem [0:63];
+  always @(posedge clk) begin if (we) mem[wa] <= wd; q <= q + 1; end
+  assign rd = mem[ra];
+endmodule
+"""
+
+
+def test_memories_as_flip_flops_or_macros(cache):
+    """``asic`` maps a memory's 64 x 8 bits to 512 flip-flops; ``asic-sram`` (memories="macros")
+    leaves one macro of 512 bits and counts only the counter's 8 flip-flops."""
+    ffs = gate_count(MEMORY, "m", cache_dir=cache)
+    assert ffs["ff"] == 64 * 8 + 8 and ffs["cells"]["DFF"] == 520
+    macro = gate_count(MEMORY, "m", memories="macros", cache_dir=cache)
+    assert (macro["memory_macros"], macro["memory_bits"]) == (1, 64 * 8)
+    assert macro["ff"] == 8 and macro["ge_seq"] == pytest.approx(8 * ge("DFF"), abs=0.01)
+    assert "$mem_v2" not in macro["cells"] and macro["ge"] < ffs["ge"] / 10
+    with pytest.raises(UsageError, match="memories must be one of flipflops, macros, not 'sram'"):
+        gate_count(MEMORY, "m", memories="sram", cache_dir=cache)

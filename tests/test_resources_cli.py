@@ -22,7 +22,7 @@ def no_synthesis(monkeypatch):
 
 @pytest.mark.parametrize("argv, message", [
     (["--target", "xilinx7,virtex2"],
-     "target must be one of xilinx7, ice40, ecp5, asic, not 'virtex2'"),
+     "target must be one of xilinx7, ice40, ecp5, asic, asic-sram, not 'virtex2'"),
     (["--target", "asic", "--liberty", "/nonexistent/cells.lib"],
      "liberty must be a readable Liberty (.lib) file, not '/nonexistent/cells.lib' "
      "(no such file)"),
@@ -30,7 +30,8 @@ def no_synthesis(monkeypatch):
      f"liberty must be a readable Liberty (.lib) file, not '{ROOT / 'LICENSE'}' "
      "(no 'library (…)' group"),
     (["--target", "ice40", "--liberty", str(GENERIC_LIBERTY)],
-     "liberty applies to the asic target, which --target 'ice40' does not name"),
+     "liberty applies to a cell-library target (asic, asic-sram), which --target 'ice40' does "
+     "not name"),
     (["--power", "--power-cycles", "1"], "power_cycles must be at least 2, not 1"),
     (["--power", "--power-seed", "x"], "power_seed must be an integer, not 'x'"),
     (["--lanes", "0"], "lanes must be an integer from 1 to 64, not 0"),
@@ -234,7 +235,8 @@ def test_a_new_target_is_one_record(monkeypatch, capsys):
         cli.main(["resources", "--help"])
     assert "gowin (Gowin GW1N)" in " ".join(capsys.readouterr().out.split())
     assert rp.parse_targets("ice40,gowin") == ["ice40", "gowin"]
-    with pytest.raises(ValueError, match="target must be one of xilinx7, ice40, ecp5, asic, gowin, "
+    with pytest.raises(ValueError, match="target must be one of xilinx7, ice40, ecp5, asic, "
+                                         "asic-sram, gowin, "
                                          "not 'xc7'"):
         rp.parse_targets("xc7")
     base = {"lanes": 16, "width": 8, "pool": 256, "source": "xorshift32", "clt_k": 4}

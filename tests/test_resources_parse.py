@@ -15,16 +15,18 @@ def load(name):
 
 
 def test_targets():
-    assert list(TARGETS) == ["xilinx7", "ice40", "ecp5", "asic"]
+    assert list(TARGETS) == ["xilinx7", "ice40", "ecp5", "asic", "asic-sram"]
     from zohw.resources.targets import DEFAULT_TARGETS
     assert DEFAULT_TARGETS == ("xilinx7", "ice40", "ecp5")      # asic is opt-in
     assert "abc -liberty cells.lib" in TARGETS["asic"].script("t")
     assert TARGETS["asic"].stat() == "stat -liberty cells.lib -json"
+    assert "memory_map" not in TARGETS["asic-sram"].script("t")
     assert "synth_xilinx" in TARGETS["xilinx7"].script("top") and "-flatten" in \
         TARGETS["xilinx7"].script("top")
     assert TARGETS["ice40"].script("t").startswith("synth_ice40")
     assert TARGETS["ecp5"].script("t").startswith("synth_ecp5")
     with pytest.raises(ValueError, match=r"^target must be one of xilinx7, ice40, ecp5, asic, "
+                                         r"asic-sram, "
                                          r"not 'xc7'$"):
         check_target("xc7")
 

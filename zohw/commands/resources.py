@@ -114,8 +114,8 @@ def run_command(args):
         liberty = check_liberty(args.liberty)
         if not any(rp.TARGETS[t].liberty for t in targets):
             names = ", ".join(t.name for t in rp.TARGETS.values() if t.liberty)
-            raise UsageError(f"liberty applies to the {names} target, which --target "
-                             f"{args.target!r} does not name")
+            raise UsageError(f"liberty applies to a cell-library target ({names}), which "
+                             f"--target {args.target!r} does not name")
     power = None
     if args.power:
         power = {"cycles": rp.parse_int("power_cycles", args.power_cycles, lo=2),

@@ -259,22 +259,37 @@ def ge_counts(cells, liberty=GENERIC_LIBERTY):
             "ff": ff}
 
 
-def gate_count(verilog, top, liberty=None, *, cache_dir=None, use_cache=True):
+#: ``gate_count``'s ``memories``: the target that implements each choice.
+MEMORY_TARGETS = {"flipflops": "asic", "macros": "asic-sram"}
+
+
+def gate_count(verilog, top, liberty=None, *, memories="flipflops", cache_dir=None,
+               use_cache=True):
     """NAND2-equivalent gate count of module ``top`` of ``verilog`` (synthesized with the
     ``asic`` target, cached): ``ge`` (combinational + sequential), ``ge_comb``, ``ge_seq``,
     ``ff`` (flip-flops), ``cells`` ``{name: n}`` and ``area_um2`` (with ``liberty``: the area
-    ``stat -liberty`` reports on that library, in its unit, normally µm²; else None)."""
+    ``stat -liberty`` reports on that library, in its unit, normally µm²; else None).
+
+    ``memories="macros"`` (the ``asic-sram`` target) leaves memories as macros, outside the
+    GE, and adds ``memory_bits`` and ``memory_macros``; the default maps them to flip-flops."""
     from .cells import cells_by_type
     from .synth import synth_verilog
 
+    if memories not in MEMORY_TARGETS:
+        raise UsageError(f"memories must be one of {', '.join(MEMORY_TARGETS)}, "
+                         f"not {memories!r}")
     if liberty is not None:
         liberty = check_liberty(liberty)
-    res = synth_verilog(verilog, "asic", top=top, liberty=liberty, cache_dir=cache_dir,
-                        use_cache=use_cache)
+    res = synth_verilog(verilog, MEMORY_TARGETS[memories], top=top, liberty=liberty,
+                        cache_dir=cache_dir, use_cache=use_cache)
     cells = {(k[1:] if k.startswith("\\") else k): v
              for k, v in sorted(cells_by_type(res["stat"]).items())}
     cells.pop("$scopeinfo", None)
+    mems = cells.pop("$mem_v2", 0)
     out = ge_counts(cells)
     out["cells"] = cells
     out["area_um2"] = res.get("area_um2")
+    if memories == "macros":
+        out["memory_macros"] = mems
+        out["memory_bits"] = res["memory"]["bits"]
     return out

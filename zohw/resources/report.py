@@ -270,6 +270,9 @@ def _row(point, cfg, target, res, power=None):
         row["fmax_note"] = res["fmax_note"]
     if "area_um2" in res:
         row["area_um2"] = res["area_um2"]
+    if "memory" in res:
+        row["memory_macros"] = res["memory"]["macros"]
+        row["memory_bits"] = res["memory"]["bits"]
     if power is not None:
         row.update({k: power[k] for k in POWER_KEYS})
     if point:
@@ -462,6 +465,8 @@ def _table(rows, fmax):
                 *[f"ΔGE vs {_short(b)}" for b in BASELINES]]
         if area:
             head.append("area µm²")
+        if any("memory_bits" in r for r in rows):
+            head.append("memory bits (macros)")
     else:
         head = ["strategy", "LUT", "LUTRAM", "FF", "carry", "BRAM", "DSP",
                 *[f"Δ{m} vs {_short(b)}" for m in ("LUT", "FF") for b in BASELINES]]
@@ -485,6 +490,8 @@ def _table(rows, fmax):
                      f"{r['ge_seq']:.0f}", *[_fmt_pct(d.get(b, {}).get("ge")) for b in BASELINES]]
             if area:
                 cells.append("–" if r.get("area_um2") is None else f"{r['area_um2']:.0f}")
+            if any("memory_bits" in x for x in rows):
+                cells.append(f"{r.get('memory_bits', 0)} ({r.get('memory_macros', 0)})")
         else:
             lutram = f"{r['lutram']} ({r['ram_bits']} b)" if r["lutram"] else "0"
             cells = [name, str(r["lut"]), lutram, str(r["ff"]), str(r["carry"]), str(r["bram"]),
@@ -528,7 +535,8 @@ def render_markdown(report, *, heading_level=2, notes=True, title=True):
         if report.get("asic"):
             out += ["asic: GE = NAND2-equivalent gate count on zohw's generic Liberty library "
                     "(NanGate FreePDK45 X1 area ratios, docs/asic.md); GE FF = the flip-flops' "
-                    "share; memories are flip-flop arrays"
+                    "share; memories are flip-flop arrays (asic-sram: SRAM macros, outside the "
+                    "GE, their bits listed)"
                     + (f"; area µm² from `stat -liberty` on `{report['asic']['liberty']}`"
                        if report["asic"].get("liberty") else "") + ".", ""]
         if report.get("power_model"):

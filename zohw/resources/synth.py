@@ -179,6 +179,18 @@ def _compact_netlist(doc, top):
     return {"format": NETLIST_FORMAT, "top": top, "ports": ports, "cells": cells}
 
 
+def _memories(doc, top):
+    """``{"macros": n, "bits": Σ WIDTH × SIZE}`` of the ``$mem_v2`` cells a macro target leaves
+    (Yosys writes cell parameters as binary strings or integers)."""
+    def num(v):
+        return int(v, 2) if isinstance(v, str) else int(v)
+
+    mems = [c for c in doc["modules"][top]["cells"].values() if c["type"] == "$mem_v2"]
+    return {"macros": len(mems),
+            "bits": sum(num(c["parameters"]["WIDTH"]) * num(c["parameters"]["SIZE"])
+                        for c in mems)}
+
+
 def _synth_cached(verilog, tgt, top, yosys_ver, cache_dir, use_cache, meta, lib, want_pnr,
                   want_netlist):
     target = tgt.name
@@ -189,7 +201,7 @@ def _synth_cached(verilog, tgt, top, yosys_ver, cache_dir, use_cache, meta, lib,
     key = cache_key(verilog, target, yosys_ver, top, lib_sha)
     entry_path = cache_dir / f"{key}.json"
     # the generic library's netlist is always kept (the power proxy simulates it)
-    keep_netlist = lib is not None and lib == tgt.liberty
+    keep_netlist = lib is not None and lib == tgt.liberty and not tgt.memory_macros
     net_path = cache_dir / f"{key}.netlist.json"
     entry = _load(entry_path) if use_cache else None
     net = _load(net_path) if use_cache and want_netlist and entry is not None else None
@@ -204,6 +216,8 @@ def _synth_cached(verilog, tgt, top, yosys_ver, cache_dir, use_cache, meta, lib,
             (not want_netlist or net is not None):
         result = {"stat": entry["stat"], "seconds": entry["seconds"], "cached": True,
                   "script": entry.get("script", tgt.script(top))}
+        if "memory" in entry:
+            result["memory"] = entry["memory"]
         if want_pnr:
             result.update(fmax_mhz=fmax_entry["fmax_mhz"], fmax_note=fmax_entry["note"])
         if want_netlist:
@@ -215,12 +229,17 @@ def _synth_cached(verilog, tgt, top, yosys_ver, cache_dir, use_cache, meta, lib,
         if lib is not None:
             shutil.copyfile(lib, Path(tmp, LIBERTY_NAME))
         t0 = time.monotonic()
-        script_used = _yosys(tmp, tgt, top, target, want_pnr or keep_netlist)
+        script_used = _yosys(tmp, tgt, top, target,
+                             want_pnr or keep_netlist or tgt.memory_macros)
         seconds = round(time.monotonic() - t0, 2)
         stat = json.loads(Path(tmp, "stat.json").read_text())
         entry = {"format": CACHE_FORMAT, "target": target, "yosys": yosys_ver, "stat": stat,
                  "script": script_used, "seconds": seconds, "meta": meta or {}}
+        if tgt.memory_macros:
+            entry["memory"] = _memories(json.loads(Path(tmp, "netlist.json").read_text()), top)
         result = {"stat": stat, "seconds": seconds, "cached": False, "script": script_used}
+        if "memory" in entry:
+            result["memory"] = entry["memory"]
         if keep_netlist:
             net = _compact_netlist(json.loads(Path(tmp, "netlist.json").read_text()), top)
             if use_cache:

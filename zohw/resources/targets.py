@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from zohw.errors import ConfigError
 
 __all__ = ["Target", "Nextpnr", "TARGETS", "DEFAULT_TARGETS", "check_target", "XILINX7", "ICE40",
-           "ECP5", "ASIC", "LIBERTY_NAME"]
+           "ECP5", "ASIC", "ASIC_SRAM", "LIBERTY_NAME"]
 
 #: Name of the Liberty file in the synthesis directory (the script text does not depend on where
 #: the library lives; the cache key holds its hash).
@@ -61,8 +61,9 @@ class Target:
     ``liberty`` (a Liberty file) makes a cell-library target: the script maps to the cells of
     ``{liberty}`` (copied into the synthesis directory; a user's ``--liberty`` replaces it),
     ``stat`` reports the library's area, and rows get gate equivalents (:mod:`.asic`) instead
-    of a cell table. ``default`` targets are those ``zohw resources`` synthesizes without
-    ``--target``.
+    of a cell table. ``memory_macros``: the script leaves memories as ``$mem_v2`` macros, whose
+    bits rows report as ``memory_bits`` (outside the GE). ``default`` targets are those
+    ``zohw resources`` synthesizes without ``--target``.
     """
 
     name: str
@@ -78,6 +79,7 @@ class Target:
     fallback: str | None = None
     liberty: str | None = None
     default: bool = True
+    memory_macros: bool = False
     _patterns: tuple = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -201,8 +203,26 @@ ASIC = Target(
     default=False,                           # opt-in: --target asic (or a list naming it)
 )
 
+ASIC_SRAM = Target(
+    name="asic-sram",
+    title="ASIC, generic gates, memories as SRAM macros",
+    description=("ASIC as asic, but memories are left as macros (Yosys $mem_v2 cells, not "
+                 "memory_map'ed): GE counts the logic around them, memory_bits their capacity"),
+    # synth's script with its fine section minus memory_map
+    synth="synth -flatten -top {top} -run :fine\nopt -fast -full\nopt -full\ntechmap\n"
+          "opt -fast\nabc\nopt -fast\ndfflibmap -liberty {liberty}\n"
+          "abc -liberty {liberty}\nopt_clean",
+    classes={},
+    ignore=frozenset({"$scopeinfo", "$mem_v2"}),   # macros: reported as memory_bits
+    pool_read="sync",                        # an SRAM macro's read port is registered
+    job_weight=3,
+    liberty=ASIC.liberty,
+    default=False,
+    memory_macros=True,
+)
+
 #: Every target, by name, in report order.
-TARGETS = {t.name: t for t in (XILINX7, ICE40, ECP5, ASIC)}
+TARGETS = {t.name: t for t in (XILINX7, ICE40, ECP5, ASIC, ASIC_SRAM)}
 #: The targets ``zohw resources`` synthesizes when ``--target`` is not given.
 DEFAULT_TARGETS = tuple(t.name for t in TARGETS.values() if t.default)
 
