@@ -10,7 +10,12 @@
 - the same engines in Amaranth's Python simulator (cycles per second, the same step protocol
   and back-pressure), for the ratio;
 - the golden trainer's steps per second against the float MeZO reference
-  (:func:`zohw.sw.reference.train_reference` ``float-gauss``) on the same steps.
+  (:func:`zohw.sw.reference.train_reference` ``float-gauss``) on the same steps;
+- ``optimizer_overhead``: seconds per step of :class:`zohw.optim.ZOOptimizer` with the exact
+  words of each strategy against ``torch.randn``-MeZO (MeZO's loop: reseed, ``torch.normal`` per
+  parameter, four passes) for d = 10**4, 10**6, 10**7, the variants interleaved step by step;
+  the closure is negligible, so the time is the optimizer's own (z generation and the passes).
+  ``--optimizer-only`` runs this section alone.
 
 Absolute numbers depend on the machine and its load; the JSON's ``ratios`` are what to quote.
 Verilator builds are cached (``build_seconds`` is 0.0 for a cached model); the rates exclude
@@ -25,9 +30,12 @@ import sys
 import time
 
 __all__ = ["ENGINE_STRATEGIES", "bench_engine_cosim", "bench_engine_amaranth",
-           "bench_trainer_cosim", "bench_golden", "run", "main"]
+           "bench_trainer_cosim", "bench_golden", "OPTIMIZER_SIZES", "randn_mezo_step",
+           "bench_optimizer_overhead", "run", "main"]
 
 ENGINE_STRATEGIES = ("pezo-otf", "pezo-block", "gauss-clt")
+#: Parameter counts d of the optimizer-overhead section.
+OPTIMIZER_SIZES = (10**4, 10**6, 10**7)
 
 
 def bench_engine_cosim(strategy, *, d=1024, steps=2000, backpressure=0.25):
@@ -130,13 +138,90 @@ def bench_golden(*, steps=2000):
     return out
 
 
+def randn_mezo_step(params, closure, *, lr, eps, seed):
+    """One step of MeZO as its reference code writes it: reseed, ``torch.normal`` per parameter
+    in each of four passes (+eps, -2 eps, +eps, update)."""
+    import torch
+
+    def walk(scale):
+        torch.manual_seed(seed)
+        for p in params:
+            p.data.add_(torch.normal(0.0, 1.0, size=p.shape, dtype=p.dtype), alpha=scale)
+
+    with torch.no_grad():
+        walk(eps)
+        lp = float(closure())
+        walk(-2 * eps)
+        lm = float(closure())
+        walk(eps)
+        walk(-lr * (lp - lm) / (2 * eps))
+
+
+def bench_optimizer_overhead(*, sizes=OPTIMIZER_SIZES, strategies=ENGINE_STRATEGIES, steps=3,
+                             say=print):
+    """Seconds per step (median) of ZOOptimizer with each strategy's exact words, with
+    ``z="gaussian"``, and of :func:`randn_mezo_step`, each on one parameter of d elements with a
+    negligible closure; the variants take turns step by step (one untimed warm-up each). Also
+    checks that the optimizer's z at the smallest d is the golden stream (``exact``)."""
+    import statistics
+
+    import torch
+
+    from zohw.config import EngineConfig
+    from zohw.optim import GAUSSIAN, ZOOptimizer
+    from zohw.sw.perturb import golden_perturbations
+
+    out = {"sizes": list(sizes), "strategies": list(strategies), "d": {}, "exact": {}}
+    for d in sizes:
+        reps = steps * (10 if d < 10**6 else 1)
+        say(f"optimizer overhead d={d:,} ({reps} steps each)")
+        variants = {}
+        for z in ("randn_mezo", GAUSSIAN, *strategies):
+            w = torch.nn.Parameter(torch.zeros(d))
+            closure = (lambda w=w: w[:16].sum())
+            if z == "randn_mezo":
+                variants[z] = (lambda s, w=w, c=closure:
+                               randn_mezo_step([w], c, lr=1e-6, eps=1e-3, seed=s))
+            else:
+                opt = ZOOptimizer([w], lr=1e-6, eps=1e-3, z=z, seed=1)
+                variants[z] = (lambda s, opt=opt, c=closure: opt.step(c))
+                if d == min(sizes) and z != GAUSSIAN:
+                    cfg = EngineConfig(strategy=z)
+                    out["exact"][z] = bool(torch.equal(
+                        opt.perturbation(0).double(),
+                        golden_perturbations(cfg, 1, d, 1)[0].double() * cfg.lsb))
+        times = {z: [] for z in variants}
+        for r in range(reps + 1):
+            for z, fn in variants.items():
+                t0 = time.perf_counter()
+                fn(r)
+                if r:                                      # the first step warms caches up
+                    times[z].append(time.perf_counter() - t0)
+        row = {f"{z}_seconds": statistics.median(t) for z, t in times.items()}
+        row["steps"] = reps
+        out["d"][str(d)] = row
+    out["ratios_over_randn_mezo"] = {
+        z: {str(d): out["d"][str(d)][f"{z}_seconds"] / out["d"][str(d)]["randn_mezo_seconds"]
+            for d in sizes} for z in (GAUSSIAN, *strategies)}
+    out["passed"] = all(out["exact"].values())
+    return out
+
+
 def run(*, engine_steps=2000, amaranth_steps=4, trainer_steps=2000, golden_steps=2000,
-        say=print):
+        optimizer_steps=3, optimizer_only=False, say=print):
     """Every measurement; returns the JSON document (with ``ratios``)."""
     doc = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                        "affinity": len(os.sched_getaffinity(0)),
                        "load_average": list(os.getloadavg())}}
     t0 = time.perf_counter()
+    if optimizer_only:
+        doc["optimizer_overhead"] = bench_optimizer_overhead(steps=optimizer_steps, say=say)
+        doc["ratios"] = {"optimizer_over_randn_mezo":
+                         doc["optimizer_overhead"]["ratios_over_randn_mezo"]}
+        doc["passed"] = doc["optimizer_overhead"]["passed"]
+        doc["bench_seconds"] = time.perf_counter() - t0
+        doc["machine"]["load_average_after"] = list(os.getloadavg())
+        return doc
     say("trainer co-simulation")
     doc["trainer_cosim"] = bench_trainer_cosim(steps=trainer_steps)
     doc["engine_cosim"], doc["engine_amaranth"] = {}, {}
@@ -157,22 +242,37 @@ def run(*, engine_steps=2000, amaranth_steps=4, trainer_steps=2000, golden_steps
         "golden_over_float_mezo_steps": g["golden"]["steps_per_second"]
         / g["float_mezo"]["steps_per_second"],
     }
+    doc["optimizer_overhead"] = bench_optimizer_overhead(steps=optimizer_steps, say=say)
+    doc["ratios"]["optimizer_over_randn_mezo"] = doc["optimizer_overhead"][
+        "ratios_over_randn_mezo"]
     doc["passed"] = doc["trainer_cosim"]["passed"] and all(
-        e["passed"] for e in doc["engine_cosim"].values())
+        e["passed"] for e in doc["engine_cosim"].values()) and doc["optimizer_overhead"]["passed"]
     doc["bench_seconds"] = time.perf_counter() - t0
     doc["machine"]["load_average_after"] = list(os.getloadavg())
     return doc
 
 
+def optimizer_summary(doc):
+    """The optimizer-overhead part of the summary line: each strategy's step time over
+    torch.randn-MeZO's at the largest d."""
+    o = doc["optimizer_overhead"]
+    d = str(max(o["sizes"]))
+    parts = ", ".join(f"{z} {o['ratios_over_randn_mezo'][z][d]:.1f}x" for z in o["strategies"])
+    return f"ZOOptimizer step / torch.randn-MeZO step at d={int(d):.0e}: {parts}"
+
+
 def summary(doc):
     """One line: the headline rates and ratios."""
+    if "trainer_cosim" not in doc:                    # --optimizer-only
+        return f"{'PASS' if doc['passed'] else 'FAIL'} {optimizer_summary(doc)}"
     t, e, r = doc["trainer_cosim"], doc["engine_cosim"], doc["ratios"]
     words = ", ".join(f"{s} {e[s]['words_per_second'] / 1e6:.2f}" for s in ENGINE_STRATEGIES)
     amar = min(r["engine_cosim_over_amaranth_cycles"].values())
     return (f"{'PASS' if doc['passed'] else 'FAIL'} trainer co-sim "
             f"{t['cycles_per_second'] / 1e3:.0f} k cycles/s; engine co-sim M words/s: {words}; "
             f"engine Verilator/Amaranth >= {amar:.0f}x; golden/float MeZO "
-            f"{r['golden_over_float_mezo_steps']:.2f}x")
+            f"{r['golden_over_float_mezo_steps']:.2f}x"
+            + (f"; {optimizer_summary(doc)}" if "optimizer_overhead" in doc else ""))
 
 
 def main(argv=None):
@@ -186,14 +286,21 @@ def main(argv=None):
                    help="steps of the golden and float MeZO runs (default 2000)")
     p.add_argument("--amaranth-steps", type=int, default=4, metavar="N",
                    help="steps of each Amaranth-simulator run (default 4)")
+    p.add_argument("--optimizer-steps", type=int, default=3, metavar="N",
+                   help="timed ZOOptimizer steps per variant and d (10 N below d = 10**6; "
+                        "default 3)")
+    p.add_argument("--optimizer-only", action="store_true",
+                   help="measure only the optimizer overhead (seconds instead of minutes)")
     args = p.parse_args(argv)
-    for name in ("engine_steps", "trainer_steps", "golden_steps", "amaranth_steps"):
+    for name in ("engine_steps", "trainer_steps", "golden_steps", "amaranth_steps",
+                 "optimizer_steps"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1, not {getattr(args, name)}")
     from zohw.io import write_json_atomic
 
     doc = run(engine_steps=args.engine_steps, amaranth_steps=args.amaranth_steps,
               trainer_steps=args.trainer_steps, golden_steps=args.golden_steps,
+              optimizer_steps=args.optimizer_steps, optimizer_only=args.optimizer_only,
               say=lambda m: print(f"  {m}", file=sys.stderr, flush=True))
     write_json_atomic(args.json, doc)
     print(summary(doc))

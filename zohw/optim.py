@@ -208,9 +208,7 @@ class WordStream:
 
     def chunks(self, step, d, chunk):
         for k0 in range(0, d, chunk):
-            with single_thread():       # tiny GF(2) products: threads only add contention
-                words = self.words(step, d, k0, min(d, k0 + chunk))
-            yield words
+            yield self.words(step, d, k0, min(d, k0 + chunk))
 
 
 class GaussianStream:
@@ -328,7 +326,13 @@ class ZOOptimizer(torch.optim.Optimizer):
 
     def _pass(self, step, apply):
         """Walk the chunks of step ``step``'s z over the flat parameters: ``apply(flat view,
-        z segment, group)`` for each overlap."""
+        z segment, group)`` for each overlap. One intra-op thread: the many small tensor
+        operations of a chunk only wait for each other's threads (the closure keeps the
+        caller's setting)."""
+        with single_thread():
+            self._walk(step, apply)
+
+    def _walk(self, step, apply):
         d = self.num_params
         stream, scale = self._stream, self._stream.scale
         segments = ((p.data.view(-1), g) for g in self.param_groups for p in g["params"])
@@ -356,8 +360,9 @@ class ZOOptimizer(torch.optim.Optimizer):
         d elements, for inspection and tests — this one *is* O(d)."""
         step = self.step_index if step is None else _check_int("step", step, 0)
         dtype = self._anchor.dtype
-        words = self._stream.chunks(step, self.num_params, self._chunk)
-        return torch.cat([w.to(dtype) for w in words]) * self._stream.scale
+        with single_thread():
+            words = self._stream.chunks(step, self.num_params, self._chunk)
+            return torch.cat([w.to(dtype) for w in words]) * self._stream.scale
 
     @torch.no_grad()
     def step(self, closure):
