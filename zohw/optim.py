@@ -23,9 +23,10 @@ Where ``z`` comes from (argument ``z``):
   ``first_step``); element ``k`` of the flat parameter vector is lane ``k mod P`` of transfer
   ``k // P`` of the step — :func:`zohw.sw.perturb.golden_perturbations` ``(config, seed, d,
   steps)[s, k]``, which ``zohw sim perturb --dump`` writes and the co-simulation checks against
-  the RTL. Words are generated with the golden model's jump-ahead (GF(2) matrix powers of
-  :func:`zohw.sw.perturb.stream_bits`) for just the transfers of one chunk, and mapped by the
-  strategy's own golden word map.
+  the RTL. For the transfers of one chunk, the stream generators' states are computed by
+  jump-ahead — the golden model's GF(2) matrix powers (:func:`zohw.sw.perturb.linear_sequence`),
+  cached and applied to packed 32-bit states through byte tables (:func:`packed_states`) — and
+  mapped to words by the strategy's own golden word map (``golden_words``).
 - ``"gaussian"``: the float baseline, ``torch.randn`` from a ``torch.Generator`` seeded with
   ``(seed, step)`` (MeZO's seed trick). Its words depend on ``chunk`` as well (each chunk is
   one ``randn`` call).
