@@ -66,7 +66,7 @@ FLOW_VERSION = "3"
 #: and flags, and about half of the compile time of a small design, so they are compiled once
 #: and copied into later builds (make then finds them up to date).
 _RUNTIME_OBJECTS = ("verilated", "verilated_vpi", "verilated_threads", "verilated_dpi")
-_TRACE_RUNTIME_OBJECTS = ("verilated_fst_c", "fstcpp_variable_info", "fstcpp_writer")
+_TRACE_RUNTIME_OBJECTS = ("verilated_fst_c",)
 DEFAULT_SIMULATOR = "verilator"
 
 
