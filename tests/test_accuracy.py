@@ -163,6 +163,36 @@ def test_scale_report_cost_table_and_plot(tmp_path, capsys):
     assert (tmp_path / "scale.md").read_text() == md
 
 
+def test_combine_single_model_reports(tmp_path):
+    """Single-model studies of one data set (different steps allowed) combine into the study
+    at scale without training."""
+    import json
+    from zohw import accuracy
+    for name, extra in (("lin", ["--steps", "4"]), ("mlp", ["--hidden", "6", "--steps", "2"])):
+        assert accuracy.main(["--strategies", "pezo-otf", "--seeds", "1", "--jobs", "1",
+                              "--quiet", "--out", str(tmp_path / name), *extra]) == 0
+    out = tmp_path / "both"
+    assert accuracy.main(["--combine", str(tmp_path / "lin.json"), "--combine",
+                          str(tmp_path / "mlp.json"), "--out", str(out), "--quiet"]) == 0
+    md = (tmp_path / "both.md").read_text()
+    assert md.startswith("## Digits: zeroth-order training at scale\n")
+    assert "### linear 64-10, 4 steps" in md and "### mlp 64-6-10, 2 steps" in md
+    from zohw.hw.plan import TrainerPlan
+    from zohw.train_config import TrainerConfig
+    cycles = TrainerPlan(TrainerConfig()).cycles_per_step  # the one cycle model
+    assert f"| 16 | {cycles:,} |" in md                  # write lanes, cycles/step of linear
+    assert json.loads((tmp_path / "both.json").read_text())["steps"] == [2, 4]
+    other = tmp_path / "other.npz"
+    import numpy as np
+    np.savez(other, x=np.arange(40).reshape(20, 2) % 7, y=np.arange(20) % 2)
+    assert accuracy.main(["--dataset", str(other), "--strategies", "pezo-otf", "--seeds", "1",
+                          "--steps", "2", "--jobs", "1", "--quiet",
+                          "--out", str(tmp_path / "o")]) == 0
+    assert accuracy.main(["--combine", str(tmp_path / "lin.json"), "--combine",
+                          str(tmp_path / "o.json"), "--out", str(tmp_path / "x"),
+                          "--quiet"]) == 2
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--model", "linear", "--hidden", "8"], "--hidden and --input-pool cannot be used with "
                                              "--model"),

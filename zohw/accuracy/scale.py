@@ -15,8 +15,8 @@ from zohw.io import atomic_open
 from .study import (REFERENCE_LABELS, _dataset_title, _key, _mean, _method_keys, render_markdown,
                     run_study)
 
-__all__ = ["parse_model", "model_name", "run_scale", "render_scale_markdown", "plot_scale",
-           "convergence"]
+__all__ = ["parse_model", "model_name", "run_scale", "combine", "render_scale_markdown",
+           "plot_scale", "convergence"]
 
 
 def parse_model(spec):
@@ -66,6 +66,24 @@ def run_scale(dataset, models, steps, seeds, jobs=2, eval_every=None, progress=T
             "jobs": jobs}
 
 
+def combine(reports):
+    """A study-at-scale report from single-model study reports of one data set (their steps
+    may differ: each model's section names its own)."""
+    names = {r["dataset"]["name"] for r in reports if "dataset" in r}
+    if len(names) != 1 or any("dataset" not in r for r in reports):
+        raise UsageError("--combine needs single-model study reports of one data set, not "
+                         f"{sorted(names) or 'reports without a data set'}")
+    steps = sorted({r["steps"] for r in reports})
+    return {"kind": "scale", "dataset": names.pop(), "steps": steps[0] if len(steps) == 1
+            else steps, "seeds": reports[0]["seeds"], "models": list(reports),
+            "wall_seconds": round(sum(r["wall_seconds"] for r in reports), 1),
+            "jobs": reports[0]["jobs"]}
+
+
+def _steps_text(n):
+    return format(n, ",").replace(",", "\u202f")
+
+
 def _mean_curve(report, key):
     rs = [r for r in report["runs"] if _key(r) == key]
     steps = rs[0]["curve"]["steps"]
@@ -82,17 +100,18 @@ def convergence(report, key):
 
 def render_scale_markdown(scale):
     name = _dataset_title(scale["dataset"])
+    steps = scale["steps"]
     lines = [
-        f"## {name}: zeroth-order training at scale, "
-        f"{format(scale['steps'], ',').replace(',', chr(0x202f))} steps",
+        f"## {name}: zeroth-order training at scale"
+        + (f", {_steps_text(steps)} steps" if isinstance(steps, int) else ""),
         "",
         "Cost of one training step in hardware per model (cycles/step from the cycle model "
         "`TrainerPlan`, min–max over the strategies; writes/weight = CIM writes issued per "
         "weight per step, mean over strategies and seeds; tiles of the fixed CIM macro):",
         "",
         "| model | d (weights) | CIM tile | tiles per layer | tiles | utilisation | write lanes "
-        "| cycles/step | writes/weight/step |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| cycles/step | writes/weight/step | steps trained |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in scale["models"]:
         m = r["summary"]["methods"]
@@ -107,15 +126,14 @@ def render_scale_markdown(scale):
         util = cells / (r["tiles"]["total"] * tr * tc)
         lines.append(f"| {model_name(r)} | {r['model']['params']:,} | {r['tiles']['tile']} | "
                      f"{per} | {r['tiles']['total']} | {100 * util:.0f} % | "
-                     f"{r['write_lanes']} | {cyc_s} | {wpw:.2f} |")
+                     f"{r['write_lanes']} | {cyc_s} | {wpw:.2f} | {_steps_text(r['steps'])} |")
     lines += ["", "Test accuracy (mean over seeds, min–max in brackets), per model:", ""]
     for r in scale["models"]:
         m = r["summary"]["methods"]
         golden = [k for k in _method_keys(m) if k not in REFERENCE_LABELS]
-        lines.append(f"### {model_name(r)}")
+        lines.append(f"### {model_name(r)}, {_steps_text(r['steps'])} steps")
         lines.append("")
-        body = render_markdown(dict(r, plot=False, command=scale.get("command", "")),
-                               heading_level=4).split("\n")
+        body = render_markdown(dict(r, plot=False), heading_level=4).split("\n")
         lines += body[2:]          # the section's own heading is replaced by the model's
         notes = []
         for k in golden + ["float-gauss", "fo-sgd"]:
@@ -124,8 +142,8 @@ def render_scale_markdown(scale):
             a_half, a_end, gain = convergence(r, k)
             label = REFERENCE_LABELS.get(k, f"`{k}`").split(" (")[0]
             notes.append(f"{label} {a_half:.3f} → {a_end:.3f} ({gain:+.1f} pt)")
-        lines += [f"Second half of the run (accuracy at step {r['steps'] // 2:,} → "
-                  f"{r['steps']:,}): " + "; ".join(notes) + ". A method still gaining points "
+        lines += [f"Second half of the run (accuracy at step {_steps_text(r['steps'] // 2)} → "
+                  f"{_steps_text(r['steps'])}): " + "; ".join(notes) + ". A method still gaining points "
                   "in the second half has not converged: zeroth-order SGD's progress per step "
                   "shrinks like 1/d, so at d = " + f"{r['model']['params']:,}" + " it needs "
                   "more steps than the first-order ceiling.", ""]

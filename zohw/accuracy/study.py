@@ -556,6 +556,9 @@ def main(argv=None):
                         help="also co-simulate the full run of the first seed of every "
                              "strategy row on the Verilated RTL trainer (bit-exact check); "
                              "the table's last column reports the verdicts")
+    parser.add_argument("--combine", action="append", default=[], metavar="JSON",
+                        help="render the study at scale from these single-model reports "
+                             "(repeatable; one data set; no training)")
     parser.add_argument("--readme", metavar="FILE", help="update the table in this README")
     parser.add_argument("--render-only", action="store_true",
                         help="re-render from PREFIX.json without training")
@@ -582,8 +585,14 @@ def main(argv=None):
         for suffix in (".json", ".md", ".png"):
             if not (args.render_only and suffix == ".json"):
                 check_output_path("--out", prefix + suffix)
-        from .scale import plot_scale, render_scale_markdown, run_scale
-        if args.render_only:
+        from .scale import combine, plot_scale, render_scale_markdown, run_scale
+        if args.combine:
+            parts = []
+            for path in args.combine:
+                with open(path, encoding="utf-8") as f:
+                    parts.append(json.load(f))
+            report = combine(parts)
+        elif args.render_only:
             with open(prefix + ".json", encoding="utf-8") as f:
                 report = json.load(f)
         elif len(models) > 1:
