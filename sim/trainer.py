@@ -428,7 +428,8 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
                                 timeout_s=timeout_s, progress=progress)
     finally:
         watcher.stop()
-        ck_thread.join()
+    # not in the finally: on an interrupt the (daemon) golden thread is abandoned, not awaited
+    ck_thread.join()
     mismatches = tb["mismatches"]
     first_mismatches = list(tb["first_mismatches"])
     compared = tb["compared"]
