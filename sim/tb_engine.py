@@ -16,8 +16,9 @@ to ``golden<k>.hex`` (:func:`zohw.sim.engine.cross_check`). Python awaits **one 
 load** (the harness's ``done``) and then reads the counters; the clock is cocotb's GPI (C)
 clock. The protocol rules a testbench can observe are checked: ``busy`` high after reset (here),
 ``valid`` low while ``busy`` and in every strobe cycle, and ``busy`` falling within
-``busy_timeout`` cycles after ``load`` (in the harness). Verilator is two-state, so there are no
-X/Z values to check.
+``busy_timeout`` cycles after ``load`` (in the harness). X/Z values: none under Verilator
+(two-state); under Icarus (``simulator="icarus"``, four-state) an X in a compared word makes
+the harness's counters X, read as None: such a run cannot pass.
 
 Arguments come as JSON (:func:`zohw.sim.kit.tb_args`)::
 
