@@ -30,7 +30,8 @@ __all__ = ["INPUT_MODES", "DEFAULT_TILE", "TILE_ROWS_MAX", "TILE_COLS_MAX", "CIM
 
 INPUT_MODES = ("serial", "parallel")
 #: The default macro: 128 rows (a 65-row digits layer fits one row tile) × 32 columns
-#: (docs/cim.md: published CIM macros have 64-256 rows; an 8-bit ADC then drops 3 LSBs).
+#: (docs/cim.md: published CIM macros have 64-256 rows); with the default 9-bit ADC a tile
+#: drops 2 LSBs of its 11-bit full scale, the digits layer's arithmetic before tiling.
 DEFAULT_TILE = "128x32"
 TILE_ROWS_MAX = 1024
 TILE_COLS_MAX = 1024
@@ -81,7 +82,9 @@ class CIMConfig(Config):
     cell_bits: int = param(4, lo=1, hi=8,
                            help="bits stored per (multi-level) cell, a divisor of weight_bits")
     input_bits: int = param(4, lo=1, hi=8, help="bits of an unsigned input element")
-    adc_bits: int = param(8, lo=1, hi=24, metavar="BITS", help="resolution of the column ADC")
+    adc_bits: int = param(9, lo=1, hi=24, metavar="BITS",
+                          help="resolution of a tile's column ADC (9: a 128-row tile keeps the "
+                               "LSB of an 8-bit ADC on 65 rows)")
     input_mode: str = param("serial", choices=INPUT_MODES,
                             help="serial: one input bit-plane per pass; parallel: the whole "
                                  "input in one pass")
