@@ -209,3 +209,24 @@ def test_memories_as_flip_flops_or_macros(cache):
     assert "$mem_v2" not in macro["cells"] and macro["ge"] < ffs["ge"] / 10
     with pytest.raises(UsageError, match="memories must be one of flipflops, macros, not 'sram'"):
         gate_count(MEMORY, "m", memories="sram", cache_dir=cache)
+
+
+ROMS = """
+module r(input clk, input [3:0] a, input [9:0] b, output reg [7:0] x, output reg [7:0] y);
+  reg [7:0] small [0:15];
+  reg [7:0] big [0:1023];
+  integer i;
+  initial begin
+    for (i = 0; i < 16; i = i + 1) small[i] = i * 7;
+    for (i = 0; i < 1024; i = i + 1) big[i] = i * 3;
+  end
+  always @(posedge clk) begin x <= small[a]; y <= big[b]; end
+endmodule
+"""
+
+
+def test_small_roms_are_logic_on_asic_sram(cache):
+    """A 16-word table becomes gates (an ASIC builds it so); a 1024-word ROM stays a macro."""
+    r = gate_count(ROMS, "r", memories="macros", cache_dir=cache)
+    assert (r["memory_macros"], r["memory_bits"]) == (1, 1024 * 8)
+    assert r["ge_comb"] > 0

@@ -206,10 +206,13 @@ ASIC = Target(
 ASIC_SRAM = Target(
     name="asic-sram",
     title="ASIC, generic gates, memories as SRAM macros",
-    description=("ASIC as asic, but memories are left as macros (Yosys $mem_v2 cells, not "
-                 "memory_map'ed): GE counts the logic around them, memory_bits their capacity"),
-    # synth's script with its fine section minus memory_map
-    synth="synth -flatten -top {top} -run :fine\nopt -fast -full\nopt -full\ntechmap\n"
+    description=("ASIC as asic, but memories (except ROMs of at most 256 words) are left as "
+                 "macros (Yosys $mem_v2 cells): GE counts the logic around them, memory_bits "
+                 "their capacity"),
+    # synth's script with its fine section minus memory_map; small ROMs (a table of at most
+    # 256 words, e.g. gauss-icdf's) are logic, as an ASIC would build them
+    synth="synth -flatten -top {top} -run :fine\nmemory_map -rom-only r:SIZE<=256\n"
+          "opt -fast -full\nopt -full\ntechmap\n"
           "opt -fast\nabc\nopt -fast\ndfflibmap -liberty {liberty}\n"
           "abc -liberty {liberty}\nopt_clean",
     classes={},
