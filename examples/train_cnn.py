@@ -124,7 +124,7 @@ def parse(argv):
     p.add_argument("--steps", type=int, default=3000, help="optimizer steps per strategy")
     p.add_argument("--batch", type=int, default=64, help="images per mini-batch")
     p.add_argument("--channels", type=int, default=8, help="convolution channels")
-    p.add_argument("--lr", type=float, default=1e-2, help="learning rate")
+    p.add_argument("--lr", type=float, default=5e-3, help="learning rate")
     p.add_argument("--eps", type=float, default=1e-2, help="perturbation scale")
     p.add_argument("--seed", type=int, default=1, help="seed of the weights, batches and z")
     p.add_argument("--eval-every", type=int, default=100, metavar="N",
