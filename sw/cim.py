@@ -105,6 +105,10 @@ class _Plan:
     The shift-add weight of pass (k, i) is separable, ``slice_weight[k] * plane_weight[i]``:
     ``slice_weight = [2**(adc_shift + k*cell_bits)] + [-weight_offset]``,
     ``plane_weight = [2**i]``.
+
+    One tile given as plain matrices runs an exact int8 GEMM with int32 sums when the
+    operands fit (``int_gemm``): ``cells8`` (the cells, last column ``2**adc_shift``) and
+    ``planes8`` (unscaled drives); the ADC is then an integer shift.
     """
 
     def __init__(self, cfg):
@@ -137,6 +141,31 @@ class _Plan:
         # rows of the GEMM: one tile holds every row when there is one (no padding)
         self.Rp = cfg.padded_rows if self.T > 1 else cfg.rows
         self.S1, self.I = S + 1, I
+        # int8 operands (cells, drives and the drive-sum cell 2**a at most 127), int32 sums
+        self.int_gemm = (_INT_GEMM and self.T == 1 and cfg.cell_max <= 127
+                         and cfg.plane_max <= 127 and a <= 6
+                         and cfg.full_scale + (cfg.rows << a) * cfg.plane_max < 1 << 31)
+        self.cells_word = None
+        if self.int_gemm:
+            self.cells8 = torch.cat([cells, extra], dim=1).to(torch.int8).contiguous()
+            self.planes8 = _planes(cfg, v).view(I, -1).T.to(torch.int8).contiguous()
+            # a weight's S + 1 int8 cells as one machine word: one 1-D gather per weight
+            word = {2: torch.int16, 4: torch.int32, 8: torch.int64}.get(S + 1)
+            if word is not None:
+                self.cells_word = self.cells8.view(word).view(-1)
+
+    def shift_add(self, N, shift):
+        """The shift-add of N columns as one matrix ``[I * N * (S + 1), N]``: row (i, n, k)
+        holds ``plane_weight[i] * slice_weight[k] * 2**-shift`` in column n (cached per
+        (N, shift); only for small N, see :data:`_BLOCK_COLUMNS`)."""
+        key = (N, shift)
+        m = self._scaled.get(key)
+        if m is None:
+            sw = torch.tensor(self.slice_weight, dtype=torch.float64) * 2.0 ** -shift
+            pw = self.plane_weight.to(torch.float64)
+            m = torch.einsum("i,k,nm->inkm", pw, sw, torch.eye(N, dtype=torch.float64))
+            m = self._scaled[key] = m.reshape(-1, N).to(self.ytype)
+        return m
 
     def slice_weights(self, shift):
         """``slice_weight * 2**-shift`` as a tensor (cached per shift)."""
@@ -146,6 +175,31 @@ class _Plan:
                                                     for v in self.slice_weight],
                                                    dtype=self.ytype)
         return t
+
+
+def _int_gemm_works():
+    """Whether torch has the exact int8 GEMM (``torch._int_mm``, int32 sums) on this CPU."""
+    try:
+        a = torch.tensor([[1, 0, 1]], dtype=torch.int8)
+        b = torch.tensor([[3], [5], [7]], dtype=torch.int8)
+        return torch._int_mm(a, b).tolist() == [[10]]
+    except (AttributeError, RuntimeError):
+        return False
+
+
+_INT_GEMM = _int_gemm_works()
+
+
+def _row_major(t):
+    """``t`` with the strides of a row-major matrix (``torch._int_mm`` reads them even for
+    dimensions of size 1, where a "contiguous" tensor may carry any stride)."""
+    if t.stride() == (t.shape[1], 1):
+        return t
+    return torch.empty(t.shape, dtype=t.dtype).copy_(t)
+
+#: Up to this many columns the shift-add is one GEMM with a block matrix (few, large tensor
+#: operations win on small layers); beyond, two matrix-vector products (linear in N).
+_BLOCK_COLUMNS = 64
 
 
 @functools.lru_cache(maxsize=64)
@@ -161,23 +215,34 @@ def plan(cfg: CIMConfig):
 
 def prepare_inputs(cfg: CIMConfig, x):
     """Row drives of the inputs ``x`` ``[..., B, rows]`` (int64 codes, unchecked), laid out for
-    :func:`tile_results`: ``[..., T, I*B, Rt]`` float (rows past ``rows`` driven with 0)."""
+    :func:`tile_results`: ``[..., T, B*I, Rt]`` float, rows (sample, input pass); rows of the
+    array past ``rows`` are driven with 0. Inputs ``[B, rows]`` of a one-tile array give a
+    plain ``[B*I, rows]`` matrix (int8 when the plan's ``int_gemm``)."""
     p = _plan(cfg)
     *lead, B, R = x.shape
+    if p.T == 1 and not lead:           # one tile as a plain matrix (int8 for the int GEMM)
+        table = p.planes8 if p.int_gemm else p.planes
+        return table.index_select(0, x.reshape(-1)).view(B, R, p.I).transpose(1, 2) \
+            .reshape(B * p.I, R)
     if p.Rp != R:
         x = torch.nn.functional.pad(x, (0, p.Rp - R))
     d = p.planes.index_select(0, x.reshape(-1))                    # [..., B, Rp, I] flat
-    d = d.view(*lead, B, p.T, p.Rp // p.T, p.I)
+    Rt = p.Rp // p.T
+    if p.T == 1:
+        return d.view(*lead, 1, B, R, p.I).transpose(-1, -2).reshape(*lead, 1, B * p.I, R)
+    d = d.view(*lead, B, p.T, Rt, p.I)
     n = len(lead)
-    perm = (*range(n), n + 1, n + 3, n, n + 2)                       # [..., T, I, B, Rt]
-    return d.permute(perm).reshape(*lead, p.T, p.I * B, p.Rp // p.T)
+    perm = (*range(n), n + 1, n, n + 3, n + 2)                       # [..., T, B, I, Rt]
+    return d.permute(perm).reshape(*lead, p.T, B * p.I, Rt)
 
 
-def prepare_weights(cfg: CIMConfig, u):
+def prepare_weights(cfg: CIMConfig, u, plan=None):
     """Cells of offset weights ``u = w + weight_offset`` ``[..., rows, N]`` (int64,
     unchecked; N columns, e.g. several weight matrices side by side), laid out for
-    :func:`tile_results`: ``[..., T, Rt, N * (S + 1)]`` float."""
-    p = _plan(cfg)
+    :func:`tile_results`: ``[..., T, Rt, N * (S + 1)]`` float (``plan``: :func:`plan` of
+    ``cfg``, looked up when None). One-tile arrays with plain matrices use
+    :func:`matrix_kernel` instead."""
+    p = plan or _plan(cfg)
     *lead, R, N = u.shape
     cells = p.cells.index_select(0, u.reshape(-1)).view(*lead, R, N * p.S1)
     if p.Rp != R:
@@ -185,33 +250,84 @@ def prepare_weights(cfg: CIMConfig, u):
     return cells.view(*lead, p.T, p.Rp // p.T, N * p.S1)
 
 
-def tile_results(cfg: CIMConfig, cells, drives, shift=0):
+@functools.lru_cache(maxsize=64)
+def matrix_kernel(cfg: CIMConfig, N, shift=0):
+    """The macro's arithmetic for a one-tile array (``row_tiles == 1``) with its constants
+    bound once: ``kernel(u, drives) -> Y * 2**-shift`` ``[B, N]`` (float, exact) for offset
+    weights ``u = w + weight_offset`` ``[rows, N]`` (int64, unchecked; e.g. several weight
+    matrices side by side) and drives ``[B*I, rows]`` (:func:`prepare_inputs`).
+
+    The same steps as :func:`tile_results`: the cell look-up, one GEMM (exact int8 with int32
+    sums when the plan's ``int_gemm``, else float), the ADC in place, the shift-add as one
+    GEMM (small N) or two products.
+    """
+    p = _plan(cfg)
+    if p.T != 1:
+        raise ValueError(f"matrix_kernel needs one row tile, not {p.T} ({cfg.name})")
+    R, S1, I, a, NS = cfg.rows, p.S1, p.I, cfg.adc_shift, N * p.S1
+    clip, amax, ytype = p.clip, cfg.adc_max, p.ytype
+    block = p.shift_add(N, shift) if N <= _BLOCK_COLUMNS else None
+    sw, pw = p.slice_weights(shift), p.plane_weight
+    word = p.cells_word
+
+    def kernel(u, drives):
+        if word is not None:
+            cells = word.index_select(0, u.view(-1)).view(torch.int8).view(R, NS)
+        else:
+            cells = (p.cells8 if p.int_gemm else p.cells).index_select(0, u.reshape(-1)) \
+                .view(R, NS)
+        if p.int_gemm:
+            q = torch._int_mm(_row_major(drives), _row_major(cells))
+            if a:
+                q >>= a
+            q = q.to(ytype)
+        else:
+            q = torch.mm(drives, cells)
+            if a:
+                q.floor_()
+            if q.dtype != ytype:
+                q = q.to(ytype)
+        if clip:                        # never the drive sums (slice S)
+            q.view(-1, S1)[:, :S1 - 1].clamp_(max=amax)
+        B = q.shape[0] // I
+        if block is not None:
+            return torch.mm(q.view(B, I * NS), block)
+        t = torch.matmul(q.view(B * I, N, S1), sw)
+        return t if I == 1 else torch.matmul(pw, t.view(B, I, N))
+
+    return kernel
+
+
+def tile_results(cfg: CIMConfig, cells, drives, shift=0, plan=None):
     """The macro's arithmetic on prepared operands: ``Y * 2**-shift`` ``[..., B, N]`` (float,
     exact; floor it for ``Y >> shift``).
 
     ``cells`` ``[..., T, Rt, N * (S + 1)]`` (:func:`prepare_weights`) and ``drives``
-    ``[..., T, I*B, Rt]`` (:func:`prepare_inputs`) broadcast over their leading dimensions.
+    ``[..., T, B*I, Rt]`` (:func:`prepare_inputs`) broadcast over their leading dimensions.
     Per row tile, one GEMM gives the scaled analog column sums of every pass; the tile's ADC
-    floors (and clips) them in place; the row tiles' codes are added (exact); the separable
-    shift-add weights them by slice, then by input plane (slice S: the offset correction).
+    floors (and clips) them in place; the row tiles' codes are added (exact); the shift-add
+    weights pass (k, i) by ``2**(adc_shift + k*cell_bits + i)`` (slice S: the offset
+    correction, ``-weight_offset * 2**i`` times the drive sums). ``plan`` is :func:`plan`
+    of ``cfg`` (looked up when None).
     """
-    p = _plan(cfg)
-    sums = torch.matmul(drives, cells)                              # [..., T, I*B, N*(S+1)]
-    q = _adc_scaled(cfg, sums, clip=False)
-    *lead, T, IB, NS = q.shape
+    p = plan or _plan(cfg)
+    q = torch.matmul(drives, cells)                                 # [..., T, B*I, N*(S+1)]
+    if cfg.adc_shift:
+        q.floor_()
     if p.clip:                          # never the drive sums (slice S)
         q.view(-1, p.S1)[:, :p.S1 - 1].clamp_(max=cfg.adc_max)
-    if T > 1:
-        q = q.sum(-3)
-    else:
-        q = q.squeeze(-3)
+    if q.dim() > 2:
+        q = q.sum(-3) if q.shape[-3] > 1 else q.squeeze(-3)
     if q.dtype != p.ytype:
         q = q.to(p.ytype)
-    B, N = IB // p.I, NS // p.S1
-    t = torch.matmul(q.view(*lead, IB, N, p.S1), p.slice_weights(shift))   # [..., I*B, N]
+    *lead, BI, NS = q.shape
+    B, N = BI // p.I, NS // p.S1
+    if N <= _BLOCK_COLUMNS:
+        return torch.matmul(q.view(*lead, B, p.I * NS), p.shift_add(N, shift))
+    t = torch.matmul(q.view(*lead, BI, N, p.S1), p.slice_weights(shift))   # [..., B*I, N]
     if p.I == 1:
         return t
-    return torch.matmul(p.plane_weight, t.view(*lead, p.I, B * N)).view(*lead, B, N)
+    return torch.matmul(p.plane_weight, t.view(*lead, B, p.I, N))
 
 
 def _checked(cfg, weights, x):
@@ -245,7 +361,11 @@ def _results(cfg, weights, x, shift=0):
     w, xs, single = _checked(cfg, weights, x)
     K, R, C = w.shape
     try:
-        if xs.dim() == 2:               # shared inputs: the K matrices side by side, one GEMM
+        if xs.dim() == 2 and cfg.row_tiles == 1:    # the K matrices side by side, one GEMM
+            u = (w + cfg.weight_offset).permute(1, 0, 2).reshape(R, K * C)
+            y = matrix_kernel(cfg, K * C, shift)(u, prepare_inputs(cfg, xs))
+            y = y.view(-1, K, C).transpose(0, 1)                   # [K, B, C]
+        elif xs.dim() == 2:             # several row tiles: shared drives broadcast
             u = (w + cfg.weight_offset).permute(1, 0, 2).reshape(R, K * C)
             y = tile_results(cfg, prepare_weights(cfg, u), prepare_inputs(cfg, xs), shift)
             y = y.view(-1, K, C).transpose(0, 1)                   # [K, B, C]

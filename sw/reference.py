@@ -19,8 +19,9 @@ hyper-parameters carry over unchanged.
 
 Both follow the golden model's step decay ``lr_shift + s // lr_decay`` when ``lr_decay > 0``.
 
-The MLP's hidden layer is ``clamp(y1 / 2**hidden_shift, 0, 2**input_bits − 1)`` (the golden
-requantisation without the floor).
+Every hidden layer of the MLP is ``clamp(y / 2**hidden_shift, 0, 2**input_bits − 1)`` (the
+golden requantisation without the floor), followed by the constant bias input; any depth and
+any numbers of inputs and classes, as the configuration says.
 """
 
 import time
@@ -28,8 +29,9 @@ import time
 import torch
 
 from zohw.losses import get as get_loss
-from zohw.sw.data import batch_indices, load_digits_split
-from zohw.sw.train import TrainResult, _eval_points, init_weights, single_thread, unflatten
+from zohw.sw.data import batch_indices
+from zohw.sw.train import (TrainResult, _eval_points, check_data, init_weights, load_data,
+                           single_thread, unflatten)
 from zohw.train_config import TrainerConfig
 
 __all__ = ["REFERENCES", "FO_LR", "FO_LR_MLP", "default_fo_lr", "float_forward", "float_losses",
@@ -49,14 +51,15 @@ def default_fo_lr(cfg):
 
 
 def float_forward(cfg: TrainerConfig, flat_w, x):
-    """Float results ``[batch, 10]`` (``flat_w`` float32 [d] or [k, d]; x float32 [batch, 65])."""
+    """Float results ``[batch, classes]`` (``flat_w`` float32 [d] or [k, d]; x float32
+    ``[batch, inputs + 1]``)."""
     layers = unflatten(cfg, flat_w)
     y = x @ layers[0]
-    if cfg.model == "mlp":
-        imax = float(cfg.layer_cims[1].input_max)
-        h = torch.clamp(y * 2.0 ** -cfg.hidden_shift, 0.0, imax)
-        h = torch.cat([h, torch.full_like(h[..., :1], imax)], dim=-1)
-        y = h @ layers[1]
+    if len(layers) > 1:
+        imax = float(cfg.cim.input_max)
+        for w in layers[1:]:
+            h = torch.clamp(y * 2.0 ** -cfg.hidden_shift, 0.0, imax)
+            y = torch.cat([h, torch.full_like(h[..., :1], imax)], dim=-1) @ w
     return y
 
 
@@ -84,8 +87,7 @@ def train_reference(cfg: TrainerConfig, kind, data=None, progress=False, fo_lr=N
 
 def _train_reference(cfg, kind, data, progress, fo_lr):
     t0 = time.perf_counter()
-    if data is None:
-        data = load_digits_split(cfg.cim.input_bits)
+    data = load_data(cfg) if data is None else check_data(cfg, data)
     xtr, xte = data.x_train.float(), data.x_test.float()
     d, T = cfg.params, cfg.steps
     w = init_weights(cfg).float()

@@ -3,6 +3,11 @@
 This is the arithmetic the RTL trainer mirrors bit for bit; ``docs/trainer.md`` is its prose
 specification. Every quantity is an int64 tensor; the only Python loop runs over steps.
 
+The model is the configuration's stack of CIM layers (``inputs → hidden… → classes``, a
+constant bias input per layer, ``h = clamp(y >> hidden_shift, 0, 2**input_bits - 1)`` between
+layers), each layer the golden model of its CIM macro (default: per-tile ADC,
+:func:`zohw.sw.cim.cim_matvec`).
+
 One step s (d weights, flat order: layer by layer, row-major ``r * cols + c``)::
 
     z     = golden_perturbations(engine, seed, d, ...)[s]      # engine words, F = B - 3 frac bits
@@ -20,23 +25,30 @@ the cell's current content is suppressed (not issued, not counted); see :func:`w
 """
 
 import contextlib
+import math
 import time
 from dataclasses import dataclass, field
 
 import torch
 
-from zohw.hw.plan import TrainerPlan, layer_macros
+from zohw.errors import ConfigError
+from zohw.hw.plan import TrainerPlan, default_macro, layer_macros
 from zohw.losses import get as get_loss
-from zohw.sw.data import batch_indices, load_digits_split
+from zohw.sw import cim as _cim
+from zohw.sw.data import batch_indices
 from zohw.train_config import TrainerConfig
 
 __all__ = ["shift", "rshift_round", "forward", "scores", "sample_losses", "batch_loss",
            "unflatten", "init_weights", "perturbation", "update_delta", "golden_step",
            "write_counts", "accuracy", "cycle_breakdown", "predicted_cycles_per_step",
-           "TrainResult", "train_golden", "Z_CHUNK", "RESULT_KEYS"]
+           "TrainResult", "train_golden", "load_data", "Z_CHUNK", "CHUNK_BYTES", "RESULT_KEYS"]
 
-#: Steps of engine words generated at a time (bounds memory: Z_CHUNK · d int64).
+#: Steps of engine words generated at a time (at most; see :data:`CHUNK_BYTES`).
 Z_CHUNK = 500
+#: Memory a chunk's per-step operands may take (words, perturbations, trajectory, rounding
+#: biases): about 300 steps of the digits model, which kept more of them in cache than 500 on
+#: a loaded machine; large models run shorter chunks.
+CHUNK_BYTES = 1 << 24
 
 #: Keys of a training result document (golden or co-simulation) that scripts rely on; more
 #: keys may follow.
@@ -92,13 +104,13 @@ def unflatten(cfg: TrainerConfig, flat):
 # -- model ------------------------------------------------------------------------------------
 
 def forward(cfg: TrainerConfig, flat_w, x, exact_reference=False, macro=None):
-    """CIM results of the output layer for inputs x ``[batch, 65]``.
+    """CIM results of the output layer for inputs x ``[batch, inputs + 1]``.
 
-    ``flat_w`` is one flat weight vector [d] (result ``[batch, 10]``) or a stack [K, d] (result
-    ``[K, batch, 10]``). Every layer is the golden model of its CIM macro (``macro`` is the
-    factory, default the behavioural macro: :func:`zohw.sw.cim.cim_matvec`). linear: one
-    macro. mlp: ``h = clamp(y1 >> hidden_shift, 0, 2**input_bits - 1)`` (ReLU + saturation to
-    the input format), then the output macro on ``[h, 2**input_bits - 1]`` (constant bias
+    ``flat_w`` is one flat weight vector [d] (result ``[batch, classes]``) or a stack [K, d]
+    (result ``[K, batch, classes]``). Every layer is the golden model of its CIM macro
+    (``macro`` is the factory, default the behavioural macro: :func:`zohw.sw.cim.cim_matvec`);
+    between layers ``h = clamp(y >> hidden_shift, 0, 2**input_bits - 1)`` (ReLU + saturation
+    to the input format), then the next macro on ``[h, 2**input_bits - 1]`` (constant bias
     input). ``exact_reference=True`` runs the macros on one weight matrix at a time (slow; for
     tests of the stacking).
     """
@@ -109,13 +121,18 @@ def forward(cfg: TrainerConfig, flat_w, x, exact_reference=False, macro=None):
 
 
 def _layers(cfg, macro=None):
-    """``(macro, cim config, first flat index)`` of every layer (resolved once per run: the
-    configs of an MLP's layers are built on every ``layer_cims`` access)."""
+    """``(macro, cim config, first flat index)`` of every layer (resolved once per run)."""
     out, start = [], 0
     for mac, c in zip(layer_macros(cfg, macro), cfg.layer_cims):
         out.append((mac, c, start))
         start += c.rows * c.cols
     return out
+
+
+def _requantise(cfg, y, imax):
+    """The next layer's inputs: ``[clamp(y >> hidden_shift, 0, imax), imax]`` (bias last)."""
+    h = torch.clamp(y >> cfg.hidden_shift, 0, imax)
+    return torch.cat([h, torch.full((*h.shape[:-1], 1), imax, dtype=torch.int64)], dim=-1)
 
 
 def _forward(cfg, layers, stack, x, exact_reference=False):
@@ -131,11 +148,8 @@ def _forward(cfg, layers, stack, x, exact_reference=False):
         return torch.stack([mac.golden(w[j], xin[j]) for j in range(K)])
 
     y = mv(layers[0], x)
-    if cfg.model == "mlp":
-        imax = layers[1][1].input_max
-        h = torch.clamp(y >> cfg.hidden_shift, 0, imax)
-        bias = torch.full((*h.shape[:-1], 1), imax, dtype=torch.int64)
-        y = mv(layers[1], torch.cat([h, bias], dim=-1))
+    for layer in layers[1:]:
+        y = mv(layer, _requantise(cfg, y, layer[1].input_max))
     return y
 
 
@@ -145,7 +159,7 @@ def scores(cfg: TrainerConfig, y):
 
 
 def sample_losses(cfg: TrainerConfig, s, labels):
-    """Per-sample integer loss of scores s ``[batch, 10]``: the golden of the loss plug-in
+    """Per-sample integer loss of scores s ``[batch, classes]``: the golden of the loss plug-in
     ``cfg.loss`` (:mod:`zohw.losses`)."""
     return get_loss(cfg.loss).golden(cfg, s, labels)
 
@@ -189,7 +203,7 @@ def init_weights(cfg: TrainerConfig):
 
 def perturbation(cfg: TrainerConfig, z):
     """δ of engine words z."""
-    return shift(z * cfg.eps_mult, cfg.delta_shift)
+    return shift(z * cfg.eps_mult if cfg.eps_mult != 1 else z, cfg.delta_shift)
 
 
 def _gain(cfg, g):
@@ -215,47 +229,170 @@ def write_counts(delta, w_minus, w_new):
 
 class _Words:
     """What the steps of a run need from their engine words ``z`` ``[n, d]``, computed for the
-    whole run at once: ``delta`` (:func:`perturbation`), ``signed`` = ``[delta, -delta]``
-    per step (``w + signed[j]`` is the stack of both perturbed weights) and, per sign of G,
-    ``-[z * G < 0]`` for the rounding bias of ``rshift_round(z * G)`` (the sign of ``z * G``
-    is the sign of z times that of G)."""
+    whole chunk at once: ``delta`` (:func:`perturbation`), ``signed`` = ``[delta, -delta]``
+    per step (``w + signed[j]`` is the stack of both perturbed weights) and, per sign of G and
+    shift k, ``2**(k-1) - [z * G < 0]``: the rounding bias of ``rshift_round(z * G, k)`` (the
+    sign of ``z * G`` is the sign of z times that of G)."""
 
     def __init__(self, cfg, z):
         self._cfg, self.z = cfg, z
         self.delta = perturbation(cfg, z)
-        self.signed = torch.stack([self.delta, -self.delta], dim=1)
-        self._neg = {}
+        self._signed = None
+        self._rows = z.unbind(0)
+        self._bias = {}
+
+    @property
+    def signed(self):
+        if self._signed is None:
+            self._signed = torch.stack([self.delta, -self.delta], dim=1)
+        return self._signed
 
     def descent(self, j, G, k):
         """``rshift_round(z[j] * G, k, rounding)``: minus the update of step j's words."""
         if k == 0:
-            return self.z[j] * G
+            return self._rows[j] * G
         if self._cfg.rounding == "floor" or G == 0:
-            return (self.z[j] * G) >> k
-        neg = self._neg.get(G > 0)
-        if neg is None:
-            neg = self._neg[G > 0] = -(self.z < 0 if G > 0 else self.z > 0).to(torch.int64)
-        t = torch.add(neg[j], self.z[j], alpha=G)       # z * G - [z * G < 0]
-        t += 1 << (k - 1)
+            return (self._rows[j] * G) >> k
+        key = (G > 0, k)
+        bias = self._bias.get(key)
+        if bias is None:
+            neg = (self.z < 0) if G > 0 else (self.z > 0)
+            bias = self._bias[key] = ((1 << (k - 1)) - neg.to(torch.int64)).unbind(0)
+        t = torch.add(bias[j], self._rows[j], alpha=G)   # z * G + 2**(k-1) - [z * G < 0]
         t >>= k
         return t
 
 
-def _step(cfg, run, w, words, j, x, labels, step, out=None):
-    """Step ``step`` on weights w with row j of ``words``: ``(w_new, l_plus, l_minus, g)``;
-    ``run`` holds the per-configuration constants (:func:`_run_constants`)."""
-    layers, lo, hi, dmin, dmax = run
-    l_plus, l_minus = _batch_losses(cfg, layers, w + words.signed[j], x, labels).tolist()
-    g = max(dmin, min(dmax, l_plus - l_minus))
-    t = words.descent(j, _gain(cfg, g), cfg.lr_shift_at(step))
-    w_new = torch.sub(w, t, out=out)
-    w_new.clamp_(lo, hi)
-    return w_new, l_plus, l_minus, g
+class _Fast:
+    """The layers of a run with the behavioural macro's arithmetic on prepared operands
+    (:mod:`zohw.sw.cim`: :func:`~zohw.sw.cim.prepare_weights`,
+    :func:`~zohw.sw.cim.tile_results`): bit-identical to :func:`_forward` with fewer tensor
+    operations per step. The first layer's input drives of every train sample are prepared
+    once per run (a step gathers its mini-batch's); the weights enter in offset binary
+    (``w + offset ± delta`` indexes the cell table directly), the first layer's two perturbed
+    matrices side by side (one GEMM); scores and hidden activations are the floored, scaled
+    shift-add (``y * 2**-shift``, exact)."""
+
+    #: Largest drive table prepared once per run (bytes); larger ones are prepared per step.
+    TABLE_BYTES = 1 << 28
+
+    def __init__(self, cfg, layers, data):
+        self.cfg = cfg
+        self.cims = [c for _, c, _ in layers]
+        self.plans = [_cim.plan(c) for c in self.cims]
+        self.bounds = [(start, start + c.rows * c.cols) for _, c, start in layers]
+        self.imax = self.cims[0].input_max
+        self.off = self.cims[0].weight_offset
+        last = len(self.cims) - 1
+        self.shifts = [cfg.logit_shift if i == last else cfg.hidden_shift
+                       for i in range(last + 1)]
+        # scores stay float (exact integers) when every loss value fits the significand
+        ytype = self.plans[-1].ytype
+        self.float_scores = TrainerPlan(cfg).loss_max < (1 << (24 if ytype == torch.float32
+                                                                 else 53))
+        c = self.cims[0]
+        self.one_tile = c.row_tiles == 1        # first layer: plain matrices, one GEMM
+        self.kernel = _cim.matrix_kernel(c, 2 * c.cols, self.shifts[0]) if self.one_tile \
+            else None
+        rows = c.padded_rows if c.row_tiles > 1 else c.rows
+        self.table = None
+        if data.n_train * rows * c.input_passes * 4 <= self.TABLE_BYTES:
+            d = _cim.prepare_inputs(c, data.x_train)        # [N*I, R] or [T, N*I, Rt]
+            self.table = d.view(*d.shape[:-2], data.n_train, -1)    # [(T,) N, I*Rt]
+
+    @staticmethod
+    def applies(layers):
+        """True when every layer's golden model is the behavioural macro's
+        (:func:`zohw.sw.cim.cim_matvec`)."""
+        golden = default_macro().golden
+        return all(getattr(type(mac), "golden", None) is golden for mac, _, _ in layers)
+
+    def chunk(self, words, idx, xs):
+        """Per-chunk operands, one entry per step: every layer's ``offset ± delta`` (layer 0
+        as ``[R, 2, C]``, the two matrices side by side; the others ``[2, R, C]``) and the
+        first layer's drives of the step's mini-batch (gathered from the table at once, or
+        prepared)."""
+        n = words.delta.shape[0]
+        signed = []
+        for i, (c, (a, b)) in enumerate(zip(self.cims, self.bounds)):
+            if i == 0:
+                d = words.delta[:, a:b].view(n, c.rows, 1, c.cols)
+                signed.append(torch.cat([d, -d], dim=2).add_(self.off).unbind(0))
+            else:
+                s = words.signed[:, :, a:b].view(n, 2, c.rows, c.cols) + self.off
+                signed.append(s.unbind(0))
+        c = self.cims[0]
+        if self.table is None:
+            drives = [_cim.prepare_inputs(c, x) for x in xs.unbind(0)]
+        elif self.one_tile:                                     # [n, B*I, R]
+            drives = self.table.index_select(0, idx.view(-1)).view(n, -1, c.rows).unbind(0)
+        else:                                                   # [n, T, B*I, Rt]
+            d = self.table.index_select(1, idx.view(-1))
+            drives = d.view(d.shape[0], n, -1, c.tile_rows).transpose(0, 1).unbind(0)
+        return signed, drives
+
+    def scores(self, w, signed, drives, j):
+        """Scores ``[2, B, classes]`` of the step-j stack ``w ± delta``: int64, or float
+        holding integers when the loss plug-in computes exactly on them
+        (``float_scores``)."""
+        c, (a, b), p = self.cims[0], self.bounds[0], self.plans[0]
+        u = torch.add(w[a:b].view(c.rows, 1, c.cols), signed[0][j]).view(c.rows, 2 * c.cols)
+        if self.kernel is not None:
+            y = self.kernel(u, drives[j]).floor_()
+        else:
+            y = _cim.tile_results(c, _cim.prepare_weights(c, u, p), drives[j], self.shifts[0],
+                                  p).floor_()
+        y = y.view(-1, 2, c.cols).transpose(0, 1)                          # [2, B, cols]
+        for i in range(1, len(self.cims)):
+            y.clamp_(0, self.imax)
+            h = y.to(torch.int64)
+            x = torch.cat([h, torch.full((*h.shape[:-1], 1), self.imax, dtype=torch.int64)], -1)
+            c, (a, b), p = self.cims[i], self.bounds[i], self.plans[i]
+            u = w[a:b].view(1, c.rows, c.cols) + signed[i][j]
+            y = _cim.tile_results(c, _cim.prepare_weights(c, u, p), _cim.prepare_inputs(c, x),
+                                  self.shifts[i], p).floor_()
+        return y if self.float_scores else y.to(torch.int64)
 
 
-def _run_constants(cfg, macro):
+def _stepper(cfg, run):
+    """``step(w, words, j, x, labels, s, out=None, fast=None) -> (w_new, l_plus, l_minus,
+    g)``: step s on weights w with row j of ``words`` (the per-configuration constants of
+    ``run``, :func:`_run_constants`, bound once); ``fast`` is the chunk's prepared operands
+    (:class:`_Fast`) or None (then ``x`` is the mini-batch)."""
+    layers, lo, hi, dmin, dmax, model = run
+    loss = get_loss(cfg.loss).golden
+    sign = cfg.update == "sign"
+    mult = cfg.lr_mult
+    decay = cfg.lr_decay
+    shift0 = cfg.lr_shift
+
+    def step(w, words, j, x, labels, s, out=None, fast=None):
+        if fast is None:
+            losses = _batch_losses(cfg, layers, w + words.signed[j], x, labels)
+        else:
+            losses = loss(cfg, model.scores(w, *fast, j), labels).sum(-1)
+        l_plus, l_minus = map(int, losses.tolist())
+        g = max(dmin, min(dmax, l_plus - l_minus))
+        G = ((g > 0) - (g < 0) if sign else g) * mult                  # _gain
+        t = words.descent(j, G, shift0 + (s // decay if decay else 0))  # lr_shift_at
+        w_new = torch.sub(w, t, out=out)
+        w_new.clamp_(lo, hi)
+        return w_new, l_plus, l_minus, g
+
+    return step
+
+
+def _step(cfg, run, w, words, j, x, labels, step, out=None, fast=None):
+    """One step (:func:`_stepper`)."""
+    return _stepper(cfg, run)(w, words, j, x, labels, step, out, fast)
+
+
+def _run_constants(cfg, macro, data=None):
+    """``(layers, lo, hi, diff_min, diff_max, fast model or None)`` of a run."""
     lo, hi = cfg.weight_range
-    return _layers(cfg, macro), lo, hi, cfg.diff_min, cfg.diff_max
+    layers = _layers(cfg, macro)
+    model = _Fast(cfg, layers, data) if data is not None and _Fast.applies(layers) else None
+    return layers, lo, hi, cfg.diff_min, cfg.diff_max, model
 
 
 def golden_step(cfg: TrainerConfig, w, z, x, labels, step=0, macro=None):
@@ -266,8 +403,8 @@ def golden_step(cfg: TrainerConfig, w, z, x, labels, step=0, macro=None):
     (delta = 0) skips both perturbation writes, so sparse words (many zeros) save writes.
     """
     words = _Words(cfg, z.unsqueeze(0))
-    w_new, l_plus, l_minus, g = _step(cfg, _run_constants(cfg, macro), w, words, 0, x, labels,
-                                      step)
+    run = _run_constants(cfg, macro)
+    w_new, l_plus, l_minus, g = _step(cfg, run, w, words, 0, x, labels, step)
     delta = words.delta[0]
     return w_new, l_plus, l_minus, g, write_counts(delta, w - delta, w_new)
 
@@ -310,6 +447,36 @@ class TrainResult:
         return (self.l_plus + self.l_minus).double() / (2 * self.config.batch)
 
 
+def load_data(cfg: TrainerConfig):
+    """The configuration's data set: ``load_dataset(dataset, cim.input_bits, input_pool)``."""
+    try:
+        from zohw.sw.data import load_dataset
+    except ImportError:                 # until sw/data.py re-exports the registry
+        from zohw.datasets import load_dataset
+    return check_data(cfg, load_dataset(cfg.dataset, cfg.cim.input_bits, cfg.input_pool))
+
+
+def check_data(cfg: TrainerConfig, data):
+    """``data`` if its shape fits the configuration, else a one-line ConfigError."""
+    name = getattr(data, "name", "the data set")
+    for split in ("train", "test"):
+        x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+        if x.dim() != 2 or x.shape[1] != cfg.inputs + 1 or len(y) != len(x):
+            raise ConfigError(f"{name}: x_{split} must have shape (n, {cfg.inputs + 1}) (inputs "
+                              f"{cfg.inputs} + bias) and one label per row, not "
+                              f"{tuple(x.shape)} with {len(y)} labels")
+        if len(y) and (int(y.min()) < 0 or int(y.max()) >= cfg.classes):
+            raise ConfigError(f"{name}: y_{split} must hold labels from 0 to {cfg.classes - 1}, "
+                              f"not from {int(y.min())} to {int(y.max())}")
+        if x.numel() and (int(x.min()) < 0 or int(x.max()) > cfg.cim.input_max):
+            raise ConfigError(f"{name}: x_{split} must hold codes from 0 to "
+                              f"{cfg.cim.input_max}, not from {int(x.min())} to {int(x.max())}")
+    if math.gcd(cfg.stride, data.n_train) != 1:
+        raise ConfigError(f"stride must be coprime with the train-set size {data.n_train} of "
+                          f"{name}, not {cfg.stride}")
+    return data
+
+
 def _eval_points(cfg):
     pts = list(range(cfg.eval_every, cfg.steps + 1, cfg.eval_every))
     if not pts or pts[-1] != cfg.steps:
@@ -320,9 +487,11 @@ def _eval_points(cfg):
 def train_golden(cfg: TrainerConfig, data=None, progress=False, z_source=None, macro=None):
     """Run ``cfg.steps`` golden steps from :func:`init_weights`; returns a :class:`TrainResult`.
 
+    ``data`` defaults to :func:`load_data` (the configuration's data set); its shape must
+    match the configuration (``inputs + 1`` columns, labels below ``classes``).
     ``z_source(first_step, count) -> LongTensor[count, d]`` overrides the engine (tests); by
-    default the words come from :func:`zohw.sw.perturb.golden_perturbations` in chunks of
-    :data:`Z_CHUNK` steps. ``macro`` is the CIM macro factory (default the behavioural
+    default the words come from :func:`zohw.sw.perturb.golden_perturbations` in chunks of at
+    most :data:`Z_CHUNK` steps. ``macro`` is the CIM macro factory (default the behavioural
     macro): its golden model computes the layers, its latencies the cycles.
     """
     with single_thread():
@@ -333,8 +502,7 @@ def _train_golden(cfg, data, progress, z_source, macro):
     from zohw.sw.perturb import golden_perturbations
 
     t0 = time.perf_counter()
-    if data is None:
-        data = load_digits_split(cfg.cim.input_bits)
+    data = load_data(cfg) if data is None else check_data(cfg, data)
     d = cfg.params
     if z_source is None:
         def z_source(first, count):
@@ -368,27 +536,38 @@ def _train_loop(cfg, data, z_source, macro, res, bar_desc):
     if bar_desc:
         from tqdm import tqdm
         bar = tqdm(total=T, unit="step", desc=bar_desc, leave=False)
-    run = _run_constants(cfg, macro)
+    run = _run_constants(cfg, macro, data)
+    model = run[-1]
+    # bytes a step of a chunk holds: words, deltas, both signs (twice), the trajectory and the
+    # rounding biases, 8 bytes each per weight
+    chunk = max(1, min(Z_CHUNK, CHUNK_BYTES // (80 * d)))
     lp_all, lm_all, g_all = [], [], []
     next_eval = 1
-    for first in range(0, T, Z_CHUNK):
-        n = min(Z_CHUNK, T - first)
+    step = _stepper(cfg, run)
+    for first in range(0, T, chunk):
+        n = min(chunk, T - first)
         words = _Words(cfg, z_source(first, n))
         idx = batch_indices(data.n_train, cfg.batch, first, n, cfg.stride)
-        xs, ys = data.x_train[idx], data.y_train[idx]
+        ys = data.y_train[idx].unbind(0)
+        xs = None if model is not None and model.table is not None else data.x_train[idx]
+        fast = model.chunk(words, idx, xs) if model is not None else None
         # the weights after every step of the chunk (row 0: before); write counts at the end
         traj = torch.empty(n + 1, d, dtype=torch.int64)
         traj[0] = w
+        rows = traj.unbind(0)
         for k in range(n):
             s = first + k
-            w, lp, lm, g = _step(cfg, run, w, words, k, xs[k], ys[k], s, out=traj[k + 1])
+            w, lp, lm, g = step(w, words, k, xs if xs is None else xs[k], ys[k], s,
+                                rows[k + 1], fast)
             lp_all.append(lp)
             lm_all.append(lm)
             g_all.append(g)
             if s + 1 == points[next_eval]:
                 evaluate(s + 1)
                 next_eval += 1
-        res.write_counts += write_counts(words.delta, traj[:-1] - words.delta, traj[1:]).sum(0)
+        # write_counts summed over the chunk: 2 per non-zero delta, 1 per changed update
+        res.write_counts += (words.delta != 0).sum(0) * 2
+        res.write_counts += (traj[1:] != traj[:-1] - words.delta).sum(0)
         w = traj[n].clone()
         if bar is not None:
             bar.update(n)

@@ -34,19 +34,20 @@ def extreme_cases(cfg):
 def test_digits_defaults():
     c = DIGITS_CIM
     assert (c.rows, c.cols, c.weight_bits, c.cell_bits, c.input_bits, c.adc_bits,
-            c.input_mode, c.write_lanes, c.tile) == (65, 10, 12, 4, 4, 8, "serial", 1, "128x32")
+            c.input_mode, c.write_lanes, c.tile) == (65, 10, 12, 4, 4, 9, "serial", 1, "128x32")
     assert c.slices == 3 and c.input_passes == 4 and c.passes == 12
-    # the ADC is sized for the 128-row tile: 128 * 15 = 1920 < 2**11, 3 LSBs dropped
+    # the ADC is sized for the 128-row tile: 128 * 15 = 1920 < 2**11, 9 bits: 2 LSBs dropped
     assert (c.tile_rows, c.tile_cols, c.row_tiles, c.col_tiles, c.tiles) == (128, 32, 1, 1, 1)
     assert c.full_scale == 128 * 15 and c.column_sum_bits == 11
-    assert c.adc_shift == 3 and not c.adc_exact and not c.adc_can_clip
+    assert c.adc_shift == 2 and not c.adc_exact and not c.adc_can_clip
     assert c.utilisation == 65 * 10 / (128 * 32)
     assert c.result_bits == 22                      # |-2048 * 65 * 15| < 2**21
     # the latency belongs to the macro implementation, not to the configuration
     assert BehaviouralCIMMacro(c).cycles_per_vector == 12 and not hasattr(c, "cycles_per_vector")
     assert CIMConfig(adc_bits=11).adc_exact and not CIMConfig(adc_bits=10).adc_exact
-    # a tile of exactly the digits array: the pre-tiling ADC (65 * 15 = 975 < 2**10: shift 2)
-    assert CIMConfig(tile="65x10").adc_shift == 2
+    # a tile of exactly the digits array with the pre-tiling 8-bit ADC (975 < 2**10: shift 2)
+    assert CIMConfig(tile="65x10", adc_bits=8).adc_shift == 2
+    assert CIMConfig(adc_bits=8).adc_shift == 3
     assert CIMConfig.from_dict(c.as_dict()) == c
 
 
@@ -59,7 +60,7 @@ def test_digits_defaults():
     ({"adc_bits": 0}, "adc_bits must be an integer from 1 to 24, not 0"),
     ({"input_mode": "bitwise"}, "input_mode must be one of serial, parallel, not 'bitwise'"),
     ({"write_lanes": 65}, "write_lanes must be an integer from 1 to 64, not 65"),
-    ({"adc_shift": 4}, "adc_shift must be an integer from 0 to 3, not 4"),
+    ({"adc_shift": 3}, "adc_shift must be an integer from 0 to 2, not 3"),
     ({"tile": "128"}, "tile must be ROWSxCOLS with ROWS from 1 to 1024 and COLS from 1 to 1024 "
                       "(e.g. 128x32), not '128'"),
     ({"tile": "0x32"}, "tile must be ROWSxCOLS with ROWS from 1 to 1024 and COLS from 1 to "

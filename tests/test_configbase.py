@@ -92,3 +92,40 @@ def test_options_generated_from_metadata():
     assert options_to_kwargs(args, Outer) == {"lanes": 8, "mode": "small"}
     with pytest.raises(ConfigError, match="lanes must be an integer, not 'many'"):
         options_to_kwargs(parser.parse_args(["--lanes", "many"]), Outer)
+
+
+@dataclass(frozen=True)
+class Stack(Config):
+    widths: tuple = param((), kind=tuple, lo=1, hi=64, metavar="W[,W2,...]",
+                          help="layer widths")
+    depth: int = param(2, lo=1, hi=4, help="depth")
+
+
+def test_tuple_of_int_fields():
+    assert Stack().widths == () and Stack(widths=(3, 5)).widths == (3, 5)
+    assert Stack(widths=[3, 5]).widths == (3, 5)                 # a list (JSON) becomes a tuple
+    assert Stack.from_dict({"widths": [4]}) == Stack(widths=(4,))
+    for bad in ((0,), (3, 65), (2.0,), (True,), 5, "3,5"):
+        with pytest.raises(ConfigError) as info:
+            Stack(widths=bad)
+        assert str(info.value) == f"widths must be a tuple of integers from 1 to 64, not {bad!r}"
+    assert Stack(widths=(1, 2)).config_hash != Stack(widths=(2, 1)).config_hash
+
+
+def test_tuple_options_parse_lists_and_none():
+    parser = argparse.ArgumentParser()
+    add_options(parser, Stack)
+    text = " ".join(parser.format_help().split())
+    assert "layer widths (comma-separated, each an integer from 1 to 64, or none; default " \
+           "none)" in text
+    assert "--widths W[,W2,...]" in text
+    assert options_to_kwargs(parser.parse_args(["--widths", "32,16"]), Stack) == \
+        {"widths": (32, 16)}
+    assert options_to_kwargs(parser.parse_args(["--widths", "none"]), Stack) == {"widths": ()}
+    assert options_to_kwargs(parser.parse_args(["--widths", "7"]), Stack) == {"widths": (7,)}
+    for bad in ("a,b", "3,,4", ""):
+        with pytest.raises(ConfigError, match="widths must be comma-separated integers "
+                                              r"\(e.g. 32,16\) or none, not"):
+            options_to_kwargs(parser.parse_args(["--widths", bad]), Stack)
+    with pytest.raises(ConfigError, match="widths must be a tuple of integers from 1 to 64"):
+        Stack(**options_to_kwargs(parser.parse_args(["--widths", "0"]), Stack))

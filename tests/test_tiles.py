@@ -23,13 +23,15 @@ TILED = [
          input_mode="parallel"),
     dict(rows=24, cols=3, weight_bits=6, cell_bits=3, input_bits=2, adc_bits=3, tile="8x1",
          adc_shift=1),                                      # clipping in every tile
+    dict(rows=10, cols=70, weight_bits=4, cell_bits=2, input_bits=2, adc_bits=2,
+         tile="4x32"),                   # more columns than the one-GEMM shift-add takes
 ]
 
 
 @pytest.mark.parametrize("kw", TILED, ids=lambda kw: CIMConfig(**kw).name)
 def test_tiled_matches_element_by_element_reference(kw):
     cfg = CIMConfig(**kw)
-    assert cfg.row_tiles > 1 and cfg.col_tiles > 1 or cfg.col_tiles == 3
+    assert cfg.row_tiles > 1 and (cfg.col_tiles > 1 or cfg.tile_cols == 1)
     for seed in range(2):
         w, x = case(cfg, batch=6, seed=seed)
         assert torch.equal(cim_matvec(cfg, w, x), scalar_reference(cfg, w, x))
@@ -113,3 +115,52 @@ def test_mapping(rows, cols, tile, expect):
     cfg = CIMConfig(rows=rows, cols=cols, tile=tile)
     assert (cfg.row_tiles, cfg.col_tiles, cfg.tiles, cfg.utilisation) == expect
     assert cfg.padded_rows == cfg.row_tiles * cfg.tile_rows
+
+
+def test_both_shift_add_forms_agree(monkeypatch):
+    """The one-GEMM shift-add of small layers and the two-product form of wide ones."""
+    import zohw.sw.cim as cim
+
+    cfg = CIMConfig(**TILED[0])
+    w, x = case(cfg, batch=7, seed=6, k=4)
+    block = cim_matvec(cfg, w, x)
+    monkeypatch.setattr(cim, "_BLOCK_COLUMNS", 0)
+    assert torch.equal(cim_matvec(cfg, w, x), block)
+
+
+def test_int8_and_float_gemms_agree(monkeypatch):
+    """One tile as plain matrices runs the exact int8 GEMM when torch has it; the float GEMM
+    (every other case) gives the same results, also with clipping and odd strides."""
+    import zohw.sw.cim as cim
+
+    cfgs = [CIMConfig(), CIMConfig(rows=1, cols=5, adc_bits=11),
+            CIMConfig(rows=9, cols=4, weight_bits=6, cell_bits=2, input_bits=3, adc_bits=3,
+                      adc_shift=1, input_mode="parallel")]
+    cases = [(cfg, *case(cfg, batch=9, seed=7, k=2)) for cfg in cfgs]
+    assert cim._plan(cfgs[0]).int_gemm == cim._INT_GEMM
+    ys = [cim_matvec(cfg, w, x) for cfg, w, x in cases]
+    monkeypatch.setattr(cim, "_INT_GEMM", False)
+    cim._plan.cache_clear()
+    cim.matrix_kernel.cache_clear()
+    try:
+        assert not any(cim._plan(cfg).int_gemm for cfg in cfgs)
+        for (cfg, w, x), y in zip(cases, ys):
+            assert torch.equal(cim_matvec(cfg, w, x), y)
+            assert torch.equal(y[1], scalar_reference(cfg, w[1], x))
+    finally:
+        cim._plan.cache_clear()
+        cim.matrix_kernel.cache_clear()
+
+
+def test_default_tile_keeps_the_digits_arithmetic():
+    """The default 128x32 tile with its 9-bit ADC computes the 65-row digits layer exactly as
+    the array before tiling did (one 65-row column ADC of 8 bits, 2 LSBs dropped)."""
+    cfg = CIMConfig()
+    old = CIMConfig(tile="65x10", adc_bits=8)
+    assert cfg.adc_shift == old.adc_shift == 2
+    w, x = case(cfg, batch=8, seed=8)
+    assert torch.equal(cim_matvec(cfg, w, x), scalar_reference(old, w, x, per_tile=False))
+    for v in (cfg.weight_min, cfg.weight_max):
+        full = torch.full((65, 10), v)
+        xs = torch.full((2, 65), 15)
+        assert torch.equal(cim_matvec(cfg, full, xs), scalar_reference(old, full, xs))

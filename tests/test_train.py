@@ -64,8 +64,13 @@ def test_config_defaults_and_derived():
     assert c.params == 650 and c.delta_shift == 1 and c.headroom == 256
     assert c.weight_range == (-1792, 1791)
     assert c.lr_shift == 13 and c.init == "zero"
-    assert TrainerConfig(model="mlp").params == 65 * 16 + 17 * 10
-    assert TrainerConfig(model="mlp").init == "uniform"
+    assert (c.model, c.hidden, c.shape, c.inputs, c.classes) == ("linear", (), "64-10", 64, 10)
+    assert c.stride == 887 and c.write_lanes == 16 and c.label_bits == 4
+    mlp = TrainerConfig(hidden=(16,))
+    assert mlp.params == 65 * 16 + 17 * 10 and mlp.model == "mlp" and mlp.shape == "64-16-10"
+    assert mlp.init == "uniform" and mlp.lr_shift == 12
+    deep = TrainerConfig(hidden=(24, 12))
+    assert deep.params == 65 * 24 + 25 * 12 + 13 * 10 and deep.n_layers == 3
     assert default_lr_shift("linear", "mse", "sgd") == 17
     assert default_lr_shift("linear", "hinge", "sign") == 3
     c2 = TrainerConfig.from_dict(c.as_dict())
@@ -73,14 +78,29 @@ def test_config_defaults_and_derived():
 
 
 @pytest.mark.parametrize("kw, match", [
-    (dict(model="cnn"), "model must be one of linear, mlp, not 'cnn'"),
+    (dict(hidden=(0,)), r"hidden must be a tuple of integers from 1 to 4096, not \(0,\)"),
+    (dict(hidden=16), "hidden must be a tuple of integers from 1 to 4096, not 16"),
+    (dict(hidden=(4,) * 9), "hidden must have at most 8 layers .*, not 9"),
+    (dict(write_lanes=3), "write_lanes must be a power of two from 1 to 16, not 3"),
+    (dict(write_lanes=32), "write_lanes must be an integer from 1 to 16, not 32"),
+    (dict(cim=CIMConfig(write_lanes=4)), r"cim.write_lanes must be 1 or write_lanes \(16\)"),
+    (dict(inputs=63), r"inputs must be 64 \(inputs of data set digits with input_pool 1\), "
+                      "not 63"),
+    (dict(classes=3), r"classes must be 10 \(classes of data set digits"),
+    (dict(stride=1433), "stride must be coprime with the train-set size 1433 of data set "
+                        "digits, not 1433"),
+    (dict(hidden=(4096, 4096)), "the model 64-4096-4096-10 has d = 17088522 weights, more "
+                                "than the limit MAX_PARAMS = 1048576"),
+    (dict(hidden=(1000,), cim=CIMConfig(tile="8x8")), "the model 64-1000-10 needs 1377 CIM "
+                                                      "tiles of 8x8, more than the limit "
+                                                      "MAX_TILES = 1024"),
+    (dict(dataset="nope"), "dataset must be"),
     (dict(loss="l1"), "loss must be one of hinge, mse"),
     (dict(update="adam"), "update must be one of sgd, sign"),
     (dict(batch=0), "batch must be an integer from 1 to 1024, not 0"),
     (dict(eps_shift=1), "eps_shift must leave room"),
     (dict(lr_mult=16), "lr_mult must be an integer from 1 to 15, not 16"),
     (dict(rounding="up"), "rounding must be one of nearest, floor"),
-    (dict(cim=CIMConfig(rows=64)), "cim.rows must be 65"),
     (dict(seed=-1), "seed must be an integer from 0"),
 ])
 def test_config_errors_name_parameter_and_allowed_values(kw, match):
@@ -95,12 +115,22 @@ def test_config_errors_name_parameter_and_allowed_values(kw, match):
 def test_config_hash_is_hardware_identity():
     from zohw.hw.trainer import RUNTIME_FIELDS
     c = TrainerConfig()
-    assert set(RUNTIME_FIELDS) == {"seed", "steps", "init", "init_bits", "eval_every"}
+    assert set(c.run_dict()) == {"seed", "steps", "init", "init_bits", "eval_every", "dataset",
+                                 "input_pool"}
+    assert set(RUNTIME_FIELDS) | {"dataset", "input_pool"} == set(c.run_dict())
     assert c.replace(seed=9, steps=5, eval_every=5, init="uniform",
                      init_bits=3).config_hash == c.config_hash
     assert c.replace(stride=5).config_hash != c.config_hash      # elaborated: hardware
     assert c.replace(batch=8).config_hash != c.config_hash
+    assert c.replace(hidden=(8,)).config_hash != c.config_hash
+    assert c.replace(write_lanes=4).config_hash != c.config_hash
+    assert c.replace(cim=CIMConfig(tile="64x16")).config_hash != c.config_hash
     assert c.replace(update="sign").lr_shift == 3                 # derived default recomputed
+    assert c.replace(hidden=(8,)).init == "uniform"               # derived from the model
+    # a tuple survives the JSON round trip (lists come back as tuples)
+    import json
+    m = TrainerConfig(hidden=(12, 6))
+    assert TrainerConfig.from_dict(json.loads(json.dumps(m.as_dict()))) == m
 
 
 # -- arithmetic ---------------------------------------------------------------------------------
@@ -115,9 +145,10 @@ def test_rshift_round():
 
 @pytest.mark.parametrize("cim", [CIMConfig(), CIMConfig(adc_shift=0),
                                  CIMConfig(input_mode="parallel"), CIMConfig(adc_bits=6)])
-@pytest.mark.parametrize("model", ["linear", "mlp"])
-def test_stacked_forward_matches_cim_matvec(data, cim, model):
-    cfg = TrainerConfig(cim=cim, model=model)
+@pytest.mark.parametrize("hidden", [(), (16,)], ids=["linear", "mlp"])
+def test_stacked_forward_matches_cim_matvec(data, cim, hidden):
+    cfg = TrainerConfig(cim=cim, hidden=hidden)
+    model = cfg.model
     g = torch.Generator().manual_seed(3)
     w = torch.randint(-2048, 2048, (3, cfg.params), generator=g)
     x = data.x_train[:17]
@@ -233,7 +264,7 @@ def test_chunked_engine_words_equal_one_shot(data, monkeypatch):
     assert torch.equal(a.weights, b.weights)
 
 
-@pytest.mark.parametrize("kw", [dict(loss="mse"), dict(update="sign"), dict(model="mlp"),
+@pytest.mark.parametrize("kw", [dict(loss="mse"), dict(update="sign"), dict(hidden=(16,)),
                                 dict(engine=EngineConfig(strategy="gauss-clt"), lr_decay=50)])
 def test_variants_learn(data, kw):
     cfg = TrainerConfig(steps=200, eval_every=200, **kw)
@@ -243,10 +274,12 @@ def test_variants_learn(data, kw):
 
 
 def test_mlp_layers_and_init():
-    cfg = TrainerConfig(model="mlp")
+    cfg = TrainerConfig(hidden=(16,))
     c1, c2 = cfg.layer_cims
     assert (c1.rows, c1.cols, c2.rows, c2.cols) == (65, 16, 17, 10)
-    assert c2.adc_shift == 0 and c1.adc_shift == cfg.cim.adc_shift
+    # every layer's ADC is the tile's: 128 rows of 4-bit cells, 9 bits, 2 LSBs dropped
+    assert c1.adc_shift == c2.adc_shift == cfg.cim.adc_shift == 2
+    assert c1.tile == c2.tile == "128x32" and c1.write_lanes == c2.write_lanes == 16
     w = init_weights(cfg)
     assert torch.equal(w, init_weights(cfg))
     assert int(w.abs().max()) <= 512 and len(set(w.tolist())) > 100
@@ -256,24 +289,24 @@ def test_mlp_layers_and_init():
 # -- cycle model --------------------------------------------------------------------------------
 
 def test_cycle_model():
+    one = TrainerConfig(write_lanes=1)
+    b = cycle_breakdown(one)
+    assert b["perturb_plus"] == 650 + 2 and b["forward_plus"] == 1 + 32 * 12 + 10 + 1
+    assert predicted_cycles_per_step(one) == sum(b.values()) == 2753
+    # write_lanes weights per cycle (default P = 16): a write pass takes ceil(650 / 16) = 41
     cfg = TrainerConfig()
     b = cycle_breakdown(cfg)
-    assert b["perturb_plus"] == 650 + 2 and b["forward_plus"] == 1 + 32 * 12 + 10 + 1
-    assert predicted_cycles_per_step(cfg) == sum(b.values()) == 2753
-    # the trainer reads and writes one weight per cycle: the config rejects more write lanes
-    with pytest.raises(ConfigError, match="cim.write_lanes must be 1 .*, not 16"):
-        cfg.replace(cim=CIMConfig(write_lanes=16))
-    # the last transfer's padding costs nothing; a wider engine cannot beat the write port
-    assert cycle_breakdown(cfg.replace(engine=EngineConfig(strategy="pezo-otf", lanes=32)))[
-        "perturb_plus"] == 652
-    mlp = TrainerConfig(model="mlp")
+    assert (b["perturb_plus"], b["perturb_minus"], b["update"]) == (41 + 2, 41 + 2, 41 + 3)
+    assert predicted_cycles_per_step(cfg) == 2 * 43 + 2 * 396 + 1 + 44 + 3 == 926
+    assert cycle_breakdown(cfg.replace(write_lanes=4))["perturb_plus"] == 163 + 2
+    mlp = TrainerConfig(hidden=(16,))
     assert cycle_breakdown(mlp)["forward_plus"] == 1 + 32 * 12 + 12 + 1 + 10 + 1
     # forward time grows linearly with the batch
     d = (predicted_cycles_per_step(cfg.replace(batch=64))
          - predicted_cycles_per_step(cfg.replace(batch=32)))
     assert d == 2 * 32 * 12
     # macros faster than the loss unit (cpv 3 < 10 classes): the loss unit sets the pace
-    fast = TrainerConfig(model="mlp", hidden=4, batch=4, cim=CIMConfig(input_mode="parallel"))
+    fast = TrainerConfig(hidden=(4,), batch=4, cim=CIMConfig(input_mode="parallel"))
     assert cycle_breakdown(fast)["forward_plus"] == 1 + 4 * 10 + (3 + 3 - 10 + 1) + 10 + 1
     assert math.isclose(batch_loss(cfg, torch.zeros(650, dtype=torch.int64),
                                    torch.zeros(1, 65, dtype=torch.int64),
