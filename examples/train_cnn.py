@@ -183,7 +183,7 @@ def main(argv=None):
     write_json_atomic(js, summary)
     finals = "; ".join(f"{z} {100 * c['test_accuracy'][-1]:.1f}% (loss {c['train_loss'][-1]:.3f})"
                        for z, c in curves.items())
-    print(f"trained {len(curves)} CNNs ({d} parameters, {args.steps} steps) on {args.dataset}: "
+    print(f"trained {len(curves)} CNN{'s' if len(curves) != 1 else ''} ({d} parameters, {args.steps} steps) on {args.dataset}: "
           f"test accuracy {finals}")
     print(f"wrote {png} {js}")
     return 0
