@@ -133,7 +133,8 @@ def render_scale_markdown(scale):
         golden = [k for k in _method_keys(m) if k not in REFERENCE_LABELS]
         lines.append(f"### {model_name(r)}, {_steps_text(r['steps'])} steps")
         lines.append("")
-        body = render_markdown(dict(r, plot=False), heading_level=4).split("\n")
+        body = render_markdown(dict(r, plot=False, command=r.get("command")
+                                    or scale.get("command", "")), heading_level=4).split("\n")
         lines += body[2:]          # the section's own heading is replaced by the model's
         notes = []
         for k in golden + ["float-gauss", "fo-sgd"]:
