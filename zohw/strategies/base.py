@@ -13,7 +13,7 @@ the strategy's stream generators, generator 0 in the low bits) as the layout dec
 
 from dataclasses import dataclass
 
-import torch
+from zohw._lazy import torch
 
 __all__ = ["Knob", "Moments", "Strategy", "GeneratorStrategy", "PoolStrategy",
            "GoldenFields", "HardwareFields", "shift_add", "scale_uniform",

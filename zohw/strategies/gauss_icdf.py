@@ -3,7 +3,7 @@
 import math
 import statistics
 
-import torch
+from zohw._lazy import torch
 
 from .base import GeneratorStrategy, Knob, Moments
 

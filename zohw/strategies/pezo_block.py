@@ -8,7 +8,7 @@ draw): one draw when a step starts and one when a block is completed, so step s 
 generators' word (generators 1 …) at that position.
 """
 
-import torch
+from zohw._lazy import torch
 
 from .base import Moments, PoolStrategy
 

@@ -1,7 +1,7 @@
 """``pezo-otf``: R uniform sources shared by the P lanes, rotated per transfer, each lane with its
 own fresh sign (PeZO's on-the-fly generation)."""
 
-import torch
+from zohw._lazy import torch
 
 from .base import GeneratorStrategy, Knob, Moments, scale_uniform
 

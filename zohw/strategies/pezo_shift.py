@@ -1,7 +1,7 @@
 """``pezo-shift``: a pool of N uniform words read one row of P words per transfer, the row pointer
 running on across steps (PeZO's reuse with a shifting window)."""
 
-import torch
+from zohw._lazy import torch
 
 from .base import Moments, PoolStrategy
 

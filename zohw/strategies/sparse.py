@@ -18,7 +18,7 @@ Scale (B - 3 fraction bits, F = B - 3):
 
 import math
 
-import torch
+from zohw._lazy import torch
 
 from .base import GeneratorStrategy, Knob, Moments, saturate, shift_add
 
