@@ -222,8 +222,8 @@ def prepare_inputs(cfg: CIMConfig, x):
     *lead, B, R = x.shape
     if p.T == 1 and not lead:           # one tile as a plain matrix (int8 for the int GEMM)
         table = p.planes8 if p.int_gemm else p.planes
-        return table.index_select(0, x.reshape(-1)).view(B, R, p.I).transpose(1, 2) \
-            .reshape(B * p.I, R)
+        return _row_major(table.index_select(0, x.reshape(-1)).view(B, R, p.I)
+                          .transpose(1, 2).reshape(B * p.I, R))
     if p.Rp != R:
         x = torch.nn.functional.pad(x, (0, p.Rp - R))
     d = p.planes.index_select(0, x.reshape(-1))                    # [..., B, Rp, I] flat
@@ -255,7 +255,8 @@ def matrix_kernel(cfg: CIMConfig, N, shift=0):
     """The macro's arithmetic for a one-tile array (``row_tiles == 1``) with its constants
     bound once: ``kernel(u, drives) -> Y * 2**-shift`` ``[B, N]`` (float, exact) for offset
     weights ``u = w + weight_offset`` ``[rows, N]`` (int64, unchecked; e.g. several weight
-    matrices side by side) and drives ``[B*I, rows]`` (:func:`prepare_inputs`).
+    matrices side by side) and drives ``[B*I, rows]`` (:func:`prepare_inputs`, or rows of it:
+    a row-major matrix).
 
     The same steps as :func:`tile_results`: the cell look-up, one GEMM (exact int8 with int32
     sums when the plan's ``int_gemm``, else float), the ADC in place, the shift-add as one
@@ -277,7 +278,7 @@ def matrix_kernel(cfg: CIMConfig, N, shift=0):
             cells = (p.cells8 if p.int_gemm else p.cells).index_select(0, u.reshape(-1)) \
                 .view(R, NS)
         if p.int_gemm:
-            q = torch._int_mm(_row_major(drives), _row_major(cells))
+            q = torch._int_mm(drives, cells)         # both row-major (cells: a fresh view)
             if a:
                 q >>= a
             q = q.to(ytype)

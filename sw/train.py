@@ -353,6 +353,20 @@ class _Fast:
                                   self.shifts[i], p).floor_()
         return y if self.float_scores else y.to(torch.int64)
 
+    def scorer(self):
+        """:meth:`scores` as a function; for one one-tile layer (the linear model) a closure
+        over its constants (the same operations, less interpreter work per step)."""
+        if len(self.cims) > 1 or self.kernel is None:
+            return self.scores
+        R, C, kernel, exact = self.cims[0].rows, self.cims[0].cols, self.kernel, self.float_scores
+
+        def scores(w, signed, drives, j):
+            y = kernel(torch.add(w.view(R, 1, C), signed[0][j]).view(R, 2 * C), drives[j])
+            y = y.floor_().view(-1, 2, C).transpose(0, 1)
+            return y if exact else y.to(torch.int64)
+
+        return scores
+
 
 def _stepper(cfg, run):
     """``step(w, words, j, x, labels, s, out=None, fast=None) -> (w_new, l_plus, l_minus,
@@ -361,6 +375,7 @@ def _stepper(cfg, run):
     (:class:`_Fast`) or None (then ``x`` is the mini-batch)."""
     layers, lo, hi, dmin, dmax, model = run
     loss = get_loss(cfg.loss).golden
+    scores = model.scorer() if model is not None else None
     sign = cfg.update == "sign"
     mult = cfg.lr_mult
     decay = cfg.lr_decay
@@ -370,7 +385,7 @@ def _stepper(cfg, run):
         if fast is None:
             losses = _batch_losses(cfg, layers, w + words.signed[j], x, labels)
         else:
-            losses = loss(cfg, model.scores(w, *fast, j), labels).sum(-1)
+            losses = loss(cfg, scores(w, fast[0], fast[1], j), labels).sum(-1)
         l_plus, l_minus = map(int, losses.tolist())
         g = max(dmin, min(dmax, l_plus - l_minus))
         G = ((g > 0) - (g < 0) if sign else g) * mult                  # _gain

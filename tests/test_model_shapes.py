@@ -70,14 +70,18 @@ def test_fast_path_without_drive_table(monkeypatch):
 def test_a_wrong_fast_path_is_caught(monkeypatch):
     """The comparison above fails for a fast path one score LSB off (class 0, w + delta)."""
     cfg = TrainerConfig(steps=6, eval_every=6)
-    scores = tr._Fast.scores
+    scorer = tr._Fast.scorer
 
-    def off_by_one(self, *a):
-        s = scores(self, *a).clone()
-        s[0, :, 0] += 1
-        return s
+    def off_by_one(self):
+        scores = scorer(self)
 
-    monkeypatch.setattr(tr._Fast, "scores", off_by_one)
+        def wrong(*a):
+            s = scores(*a).clone()
+            s[0, :, 0] += 1
+            return s
+        return wrong
+
+    monkeypatch.setattr(tr._Fast, "scorer", off_by_one)
     assert not _same(train_golden(cfg), train_golden(cfg, macro=_Plain))
 
 
