@@ -464,10 +464,7 @@ class TrainResult:
 
 def load_data(cfg: TrainerConfig):
     """The configuration's data set: ``load_dataset(dataset, cim.input_bits, input_pool)``."""
-    try:
-        from zohw.sw.data import load_dataset
-    except ImportError:                 # until sw/data.py re-exports the registry
-        from zohw.datasets import load_dataset
+    from zohw.sw.data import load_dataset
     return check_data(cfg, load_dataset(cfg.dataset, cfg.cim.input_bits, cfg.input_pool))
 
 

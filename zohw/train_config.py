@@ -64,10 +64,7 @@ def default_lr_shift(model, loss, update):
 
 def _dataset_info(c):
     """The shape of the configuration's data set (cached by the data set registry)."""
-    try:
-        from zohw.sw.data import dataset_info
-    except ImportError:                 # until sw/data.py re-exports the registry
-        from zohw.datasets import dataset_info
+    from zohw.sw.data import dataset_info
     return dataset_info(c.dataset, c.input_pool)
 
 
@@ -99,10 +96,7 @@ def _write_lanes(c):
 
 def _stride(c):
     """default_stride(train-set size): near n_train/φ and coprime with it (digits: 887)"""
-    try:
-        from zohw.sw.data import default_stride
-    except ImportError:                 # until sw/data.py re-exports the registry
-        from zohw.datasets import default_stride
+    from zohw.sw.data import default_stride
     return default_stride(_dataset_info(c).n_train)
 
 
