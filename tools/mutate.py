@@ -48,10 +48,12 @@ SLOW = ["-k", "not reuse_rank and not lane_offsets_are_rich"]
 #: file (or glob) → the pytest arguments of the fast tests that cover it (Amaranth simulator and
 #: golden models only; the Verilator co-simulations are too slow to run once per mutant).
 TARGETS = {
-    "zohw/sources.py": ["tests/test_sources.py"],
-    "sw/perturb.py": ["tests/test_strategies.py", "tests/test_perturb_golden.py", *SLOW],
-    "zohw/strategies/*.py": ["tests/test_strategies.py", "tests/test_sparse.py",
-                             "tests/test_perturb_golden.py", *SLOW],
+    "zohw/sources.py": ["tests/test_sources.py", "tests/test_known_answers.py"],
+    # golden-only tests first: with -x a killed mutant stops at the first (fast) failure
+    "sw/perturb.py": ["tests/test_perturb_golden.py", "tests/test_sparse.py",
+                      "tests/test_known_answers.py", "tests/test_strategies.py", *SLOW],
+    "zohw/strategies/*.py": ["tests/test_perturb_golden.py", "tests/test_sparse.py",
+                             "tests/test_known_answers.py", "tests/test_strategies.py", *SLOW],
     "hw/generators.py": ["tests/test_engine_components.py", "tests/test_strategies.py"],
     "hw/fill.py": ["tests/test_engine_components.py", "tests/test_strategies.py"],
     "hw/scaler.py": ["tests/test_engine_components.py", "tests/test_strategies.py"],
@@ -227,10 +229,15 @@ def main(argv=None):
     ap.add_argument("--files", default=None, help="comma list of files (default: all targets)")
     ap.add_argument("--max-per-file", type=int, default=0,
                     help="at most N mutants per file, spread evenly over its sites (0: all)")
+    ap.add_argument("--without", default="",
+                    help="comma list of test files to leave out of every map (e.g. the score "
+                         "before tests/test_known_answers.py)")
     ap.add_argument("-j", "--jobs", type=int, default=2)
     args = ap.parse_args(argv)
     files = set(args.files.split(",")) if args.files else None
-    targets = expand_targets(files)
+    without = set(filter(None, args.without.split(",")))
+    targets = {rel: [t for t in tests if t not in without]
+               for rel, tests in expand_targets(files).items()}
     if not targets:
         raise SystemExit(f"mutate: error: no target file matches {args.files!r}")
 
@@ -295,7 +302,8 @@ def main(argv=None):
     report = {"planted": planted, "killed": killed, "score": round(killed / max(1, planted), 3),
               "by_file": by_file, "survivors": [r for r in results if not r["killed"]],
               "operators": sorted({k for _, k in SWAPS.values()} | {"const", "unary"}),
-              "max_per_file": args.max_per_file, "seconds": round(time.monotonic() - start)}
+              "max_per_file": args.max_per_file, "without": sorted(without),
+              "tests": {rel: tests for rel, tests in targets.items()}, "seconds": round(time.monotonic() - start)}
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = out.with_suffix(".tmp")
