@@ -328,7 +328,8 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
                       capacity=None, report_limit=16, timeout_s=None, progress=None,
                       golden=None, fast_model=True, until_stopped=False,
                       opt=None, wrapped=True, checkpoint_every=CHECKPOINT_EVERY,
-                      on_progress=None) -> dict:
+                      on_progress=None, simulator="verilator", waves=False,
+                      waves_dir=None) -> dict:
     """Run ``steps`` training steps (default ``cfg.steps``) on the RTL and on the golden model,
     and compare them.
 
@@ -344,7 +345,10 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
     weight and write count are also compared after every that many steps (None or 0: only at
     the end; needs the wrapper and the behavioural CIM macro). ``on_progress(steps_done,
     steps, sim_cycles_per_second)`` is called from a helper thread about twice a second while
-    the RTL runs (e.g. to drive a tqdm bar).
+    the RTL runs (e.g. to drive a tqdm bar). ``simulator``: ``"verilator"`` or ``"icarus"``
+    (:data:`zohw.sim.build.SIMULATORS`). ``waves``: on a mismatch, rerun on a traced model and
+    write an FST file of the earliest failing step (to ``waves_dir``; result key ``waves``, see
+    :func:`zohw.sim.waves.rerun_with_waves`; None otherwise).
 
     Returns a dict with (at least) :data:`zohw.sw.train.RESULT_KEYS`: ``mode`` ("cosim"),
     ``strategy``, ``steps``, ``test_accuracy`` (the RTL's final weights on the test set),
@@ -425,7 +429,7 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
     try:
         tb, run = run_testbench(verilog, toplevel, TB_MODULE, args, data=bulk,
                                 public=port_names if fast_model else "all", opt=opt,
-                                timeout_s=timeout_s, progress=progress)
+                                timeout_s=timeout_s, progress=progress, simulator=simulator)
     finally:
         watcher.stop()
     # not in the finally: on an interrupt the (daemon) golden thread is abandoned, not awaited
@@ -447,6 +451,17 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
                     if len(first_mismatches) < report_limit:
                         first_mismatches.append({"step": n, "quantity": quantity, "index": i,
                                                  "expected": e, "got": g})
+
+    wave = None
+    if waves and mismatches:
+        from .waves import rerun_with_waves, trainer_window
+
+        lo, hi, failing = trainer_window(first_mismatches, steps)
+        wave = {**rerun_with_waves(
+            verilog, toplevel, TB_MODULE, args, data=bulk, key="step", key_bits=32, lo=lo,
+            hi=hi, name=f"{toplevel}-step{failing}.fst", simulator=simulator,
+            public=port_names if fast_model else "all", waves_dir=waves_dir,
+            timeout_s=timeout_s, progress=progress), "step": failing}
 
     predicted = predicted_cycles_per_step(cfg)
     sc = [c for c in tb["step_cycles"] if c is not None]
@@ -501,6 +516,8 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
         "verilog_seconds": verilog_seconds,
         "golden_seconds": golden_seconds,
         "fast_model": fast_model,
+        "simulator": simulator,
+        "waves": wave,
         "passed": run["failed"] == 0 and mismatches == 0 and not incomplete and not tb["error"],
         "error": tb["error"],
         "l_plus": tb["l_plus"],
