@@ -158,7 +158,7 @@ def mutants(source):
             text = ast.unparse(t)
         except Exception:               # pragma: no cover - an operator ast cannot print
             continue
-        yield {"index": k, "line": line, "kind": kind,
+        yield {"index": k, "line": line, "col": node.col_offset, "kind": kind,
                "original": lines[line - 1].strip(), "text": text}
 
 
@@ -223,6 +223,26 @@ def expand_targets(files=None):
     return out
 
 
+def _same_mutants(ms, survivors, rel):
+    """The mutants of ``ms`` that are the survivors of ``rel`` in an earlier report: the same
+    site index when its operator and original line still match (the file is unchanged there),
+    else the site with that operator and original line nearest the old line number."""
+    out = []
+    for s in (s for s in survivors if s["file"] == rel):
+        i = s.get("index")
+        if i is not None and i < len(ms) and ms[i]["index"] == i and \
+                (ms[i]["kind"], ms[i]["original"]) == (s["kind"], s["original"]):
+            out.append(ms[i])
+            continue
+        same = [m for m in ms if (m["kind"], m["original"]) == (s["kind"], s["original"])
+                and s.get("col", m["col"]) == m["col"]]
+        if not same:
+            print(f"mutate: {rel}:{s['line']} {s['kind']} no longer exists; skipped")
+            continue
+        out.append(min(same, key=lambda m: abs(m["line"] - s["line"])))
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="mutate", description=__doc__.splitlines()[0])
     ap.add_argument("--json", default="out/mutate.json", help="report path")
@@ -232,8 +252,17 @@ def main(argv=None):
     ap.add_argument("--without", default="",
                     help="comma list of test files to leave out of every map (e.g. the score "
                          "before tests/test_known_answers.py)")
+    ap.add_argument("--rerun", default=None, metavar="REPORT",
+                    help="plant only the survivors of an earlier report (same file, operator and "
+                         "original line) and run the current test map against them")
     ap.add_argument("-j", "--jobs", type=int, default=2)
     args = ap.parse_args(argv)
+    if args.rerun:
+        earlier = json.loads(Path(args.rerun).read_text())
+        files = {s["file"] for s in earlier["survivors"]}
+        args.files = ",".join(sorted(files)) or None
+        if not files:
+            raise SystemExit(f"mutate: error: {args.rerun} has no survivors to re-run")
     files = set(args.files.split(",")) if args.files else None
     without = set(filter(None, args.without.split(",")))
     targets = {rel: [t for t in tests if t not in without]
@@ -244,6 +273,9 @@ def main(argv=None):
     plan = []
     for rel, tests in targets.items():
         ms = list(mutants((ROOT / rel).read_text()))
+        if args.rerun:
+            plan += [(rel, tests, m) for m in _same_mutants(ms, earlier["survivors"], rel)]
+            continue
         if args.max_per_file and len(ms) > args.max_per_file:
             step = len(ms) / args.max_per_file
             ms = [ms[int(i * step)] for i in range(args.max_per_file)]
@@ -276,7 +308,8 @@ def main(argv=None):
             path.write_text(original)
             free.append(shadow)
         killed = rc != 0
-        results[i] = {"file": rel, "line": m["line"], "kind": m["kind"],
+        results[i] = {"file": rel, "line": m["line"], "col": m["col"], "kind": m["kind"],
+                      "index": m["index"],
                       "original": m["original"], "killed": killed,
                       "by": "timeout" if rc == "timeout" else ("tests" if killed else None),
                       "seconds": round(secs, 1)}
@@ -302,7 +335,7 @@ def main(argv=None):
     report = {"planted": planted, "killed": killed, "score": round(killed / max(1, planted), 3),
               "by_file": by_file, "survivors": [r for r in results if not r["killed"]],
               "operators": sorted({k for _, k in SWAPS.values()} | {"const", "unary"}),
-              "max_per_file": args.max_per_file, "without": sorted(without),
+              "max_per_file": args.max_per_file, "rerun": args.rerun, "without": sorted(without),
               "tests": {rel: tests for rel, tests in targets.items()}, "seconds": round(time.monotonic() - start)}
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)

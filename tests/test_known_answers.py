@@ -1,0 +1,115 @@
+"""Known-answer tests: values published independently of this project (MurmurHash3's test
+vectors, Marsaglia's xorshift32 sequence, the textbook Galois LFSR step, Gaussian quantiles) and
+hand-worked values of the documented definitions.
+
+These catch the faults a cross-check cannot: a constant that the RTL and the golden model both
+import (fmix32's shifts and multipliers, the xorshift triple, a table) changes both sides the
+same way, so only an answer from outside the code can refute it (docs/verification.md,
+"Mutation testing").
+"""
+
+import math
+import statistics
+
+import pytest
+
+from zohw.sources import (LFSR16_TAPS, fmix32, galois_step, lfsr16_draw, mix_constant, mix_seed,
+                          step_matrix, xorshift32_step)
+
+MASK = 0xFFFF_FFFF
+
+
+def _rotl(x, r):
+    return ((x << r) | (x >> (32 - r))) & MASK
+
+
+def murmur3_32(data, seed):
+    """MurmurHash3_x86_32 (Appleby, SMHasher) with this project's fmix32 as its finaliser."""
+    c1, c2 = 0xCC9E_2D51, 0x1B87_3593
+    h, n = seed, len(data)
+    for i in range(0, n - n % 4, 4):
+        k = (int.from_bytes(data[i:i + 4], "little") * c1) & MASK
+        h ^= (_rotl(k, 15) * c2) & MASK
+        h = (_rotl(h, 13) * 5 + 0xE654_6B64) & MASK
+    if n % 4:
+        k = (int.from_bytes(data[n - n % 4:], "little") * c1) & MASK
+        h ^= (_rotl(k, 15) * c2) & MASK
+    return fmix32(h ^ n)
+
+
+# The widely published MurmurHash3_x86_32 test vectors (data, seed, hash).
+MURMUR3_VECTORS = [
+    (b"", 0, 0), (b"", 1, 0x514E_28B7), (b"", 0xFFFF_FFFF, 0x81F1_6F39),
+    (b"\0\0\0\0", 0, 0x2362_F9DE), (b"\0\0\0", 0, 0x85F0_B427), (b"\0\0", 0, 0x30F4_C306),
+    (b"\0", 0, 0x514E_28B7), (b"\xff\xff\xff\xff", 0, 0x7629_3B50),
+    (b"!Ce\x87", 0, 0xF55B_516B), (b"!Ce\x87", 0x5082_EDEE, 0x2362_F9DE),
+    (b"aaaa", 0x9747_B28C, 0x5A97_808A), (b"Hello, world!", 0x9747_B28C, 0x2488_4CBA),
+    (b"The quick brown fox jumps over the lazy dog", 0x9747_B28C, 0x2FA8_26CD),
+]
+
+
+@pytest.mark.parametrize("data, seed, expected", MURMUR3_VECTORS)
+def test_fmix32_finishes_murmur3_vectors(data, seed, expected):
+    assert murmur3_32(data, seed) == expected
+
+
+def test_seed_mixing_is_seed_xor_fmix32_of_k_plus_1():
+    # README / docs/strategies.md: generator k starts from seed XOR fmix32(k + 1); for the empty
+    # message MurmurHash3(seed') = fmix32(seed'), so the constants are published vectors:
+    assert mix_constant(0) == 0x514E_28B7                 # fmix32(1) = murmur3("", 1)
+    assert mix_constant(0xFFFF_FFFE) == 0x81F1_6F39       # fmix32(2**32 - 1)
+    assert mix_seed(0, 0) == 0x514E_28B7
+    assert mix_seed(0x514E_28B7, 0) == 0x514E_28B7        # the cancelling seed: the constant
+    assert mix_seed(0xFFFF_FFFF, 0) == 0x514E_28B7 ^ 0xFFFF_FFFF
+    # narrower generators: the 32-bit seed folded by XOR of its chunks, then the low bits of
+    # the constant (0x28B7 for k = 0)
+    assert mix_constant(0, bits=16) == 0x28B7
+    assert mix_seed(0x0001_0002, 0, bits=16) == 0x28B7 ^ 0x0003
+    assert mix_seed(0x28B7_0000, 0, bits=16) == 0x28B7    # folds to the constant: not zero
+    assert fmix32(0) == 0
+
+
+def test_xorshift32_follows_marsaglias_sequence():
+    # Marsaglia, "Xorshift RNGs" (2003), xor32 with (13, 17, 5) from y = 2463534242
+    expected = [723471715, 2497366906, 2064144800, 2008045182, 3532304609, 374114282,
+                1350636274, 691148861, 746858951, 2653896249]
+    x, got = 2463534242, []
+    for _ in expected:
+        x = xorshift32_step(x)
+        got.append(x)
+    assert got == expected
+    assert xorshift32_step(0) == 0 and xorshift32_step(1 << 32) == 0   # 32-bit state
+
+
+def test_galois_lfsr16_textbook_step():
+    # The textbook 16-bit Galois LFSR (x^16 + x^14 + x^13 + x^11 + 1, mask 0xB400) from 0xACE1:
+    # shift right, XOR the mask when the bit shifted out was 1.
+    assert LFSR16_TAPS == 0xB400
+    assert galois_step(0xACE1, 0xB400) == 0xE270
+    assert [lfsr16_draw(0xACE1, n) for n in (1, 2, 3)] == [0xE270, 0x7138, 0x389C]
+    assert lfsr16_draw(0x1_ACE1, 1) == 0xE270             # a 16-bit state
+
+
+@pytest.mark.parametrize("source, bits", [("lfsr32", 32), ("xorshift32", 32)])
+def test_step_matrices_are_square_over_the_state(source, bits):
+    m = step_matrix(source)
+    assert len(m) == bits and all(len(row) == bits for row in m)
+    m16 = step_matrix("lfsr16", 3)
+    assert len(m16) == 16 and all(len(row) == 16 for row in m16)
+
+
+def test_gauss_icdf_table_from_published_quantiles():
+    """gauss-icdf's half table at 2 index bits from the standard normal table: the midpoint
+    quantiles Φ⁻¹(0.5625) = 0.15731, Φ⁻¹(0.6875) = 0.48878, Φ⁻¹(0.8125) = 0.88715,
+    Φ⁻¹(0.9375) = 1.53412, rescaled to unit variance in units of 2**-F and rounded."""
+    from zohw.config import EngineConfig
+    from zohw.strategies import REGISTRY
+    q = (0.15731, 0.48878, 0.88715, 1.53412)
+    rms = math.sqrt(sum(v * v for v in q) / len(q))
+    for width in (6, 8, 10):
+        cfg = EngineConfig(strategy="gauss-icdf", width=width, icdf_bits=2)
+        expected = tuple(min(cfg.word_max, round(v / rms * 2 ** (width - 3))) for v in q)
+        assert REGISTRY["gauss-icdf"].table(cfg) == expected
+    assert expected == (22, 68, 123, 213)               # width 10: 2**7 / rms 0.92253
+    # the quantiles themselves (statistics.NormalDist is what the table uses)
+    assert statistics.NormalDist().inv_cdf(0.9375) == pytest.approx(1.53412, abs=1e-5)
