@@ -3,7 +3,7 @@ bit-exact against the same golden models as under Verilator (issue 12, deliverab
 
 Collected only when ``iverilog`` is installed (tests/conftest.py prints one line otherwise).
 Icarus is slow, so the runs are short: two steps of one engine per strategy, one
-CIM batch, two trainer steps at a small batch. A planted one-bit golden error is located
+CIM batch, three trainer steps at a small batch. A planted one-bit golden error is located
 exactly as under Verilator — and leaves an FST waveform of its step.
 """
 
@@ -95,6 +95,47 @@ def test_cim_wrong_golden_fails():
     result = cim_cosim(CIM, vectors=8, phases=1, seed=3, golden_offset_delta=1, **ICARUS)
     assert result["run"]["failed"] == 1
     assert result["mismatches"] > 0 and result["first_mismatches"]
+
+
+def test_trainer_steps_bit_exact_and_a_waveform(monkeypatch, tmp_path):
+    """Three training steps of the digits trainer (batch 2) on the RTL under Icarus: L+, L- and
+    g of every step, and every weight and write count at the end and after 2 steps (read from
+    the wrapper's checkpoint registers) equal the golden model's — but one weight planted wrong
+    in the golden checkpoint, which is reported at its step and index; the rerun leaves an FST
+    file of the failing step (step 1: the checkpoint after 2 steps)."""
+    from zohw.sim import trainer as host
+    from zohw.sim.waves import fst_span
+    from zohw.train_config import TrainerConfig
+
+    real = host.golden_checkpoints
+
+    def wrong(cfg, data, at):
+        out = real(cfg, data, at)
+        w, c = out[2]
+        w = w.clone()
+        w[17] += 1
+        out[2] = (w, c)
+        return out
+
+    monkeypatch.setattr(host, "golden_checkpoints", wrong)
+    cfg = TrainerConfig(batch=2)
+    r = host.run_trainer_cosim(cfg, 3, checkpoint_every=2, waves=True, waves_dir=tmp_path,
+                               **ICARUS)
+    assert r["simulator"] == "icarus"
+    assert r["error"] is None and r["steps"] == 3 and r["checkpoints"] == [2]
+    assert r["compared"] == 4 * 3 + 2 * cfg.params * 2
+    assert r["mismatches"] == 1 and not r["passed"]
+    (m,) = r["first_mismatches"]
+    assert (m["step"], m["quantity"], m["index"], m["expected"] - m["got"]) == (2, "weight",
+                                                                                 17, 1)
+    waves = r["waves"]
+    assert waves["error"] is None, waves
+    assert (waves["simulator"], waves["step"], waves["window"]) == ("icarus", 1, [0, 0])
+    path = tmp_path / "zohw_trainer_sim-step1.fst"
+    assert waves["path"] == str(path) and is_fst(path)
+    start, end = fst_span(path)
+    assert start < end
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
 
 
 @pytest.mark.parametrize("name", ["icarus", "verilator"])
