@@ -113,3 +113,32 @@ def test_gauss_icdf_table_from_published_quantiles():
     assert expected == (22, 68, 123, 213)               # width 10: 2**7 / rms 0.92253
     # the quantiles themselves (statistics.NormalDist is what the table uses)
     assert statistics.NormalDist().inv_cdf(0.9375) == pytest.approx(1.53412, abs=1e-5)
+
+
+def test_clt_normalisation_constants_approximate_sqrt_3_over_k():
+    # gauss-clt multiplies the sum of K uniforms by √(3/K) written as shift-add terms; the
+    # documented values: 1.21875 (K = 2), 0.875 (4), 0.609375 (8), 0.5 (12, exact)
+    from zohw.strategies.gauss_clt import CLT_K, CLT_TERMS
+    documented = {2: 1.21875, 4: 0.875, 8: 0.609375, 12: 0.5}
+    assert set(CLT_K) == set(documented)
+    for k in CLT_K:
+        value = sum(sign * 2.0 ** s for sign, s in CLT_TERMS[k])
+        assert value == documented[k]
+        assert abs(value - math.sqrt(3 / k)) < 0.01 * math.sqrt(3 / k) + 0.001
+
+
+@pytest.mark.parametrize("raw, fixed, none", [
+    # fixed: 1.75·raw / 4 rounded half up (raw a multiple of 4: the shift-add is exact;
+    # -3.5 rounds up to -3);
+    # none: raw / 4 floored
+    (100, 44, 25), (-100, -44, -25), (4, 2, 1), (-4, -2, -1), (12, 5, 3), (-12, -5, -3),
+    (0, 0, 0), (8, 4, 2), (-8, -3, -2), (7, None, 1), (-7, None, -2), (127, None, 31),
+    (-128, -56, -32)])
+def test_uniform_scaling_by_hand(raw, fixed, none):
+    import torch
+
+    from zohw.strategies.base import scale_uniform
+    t = torch.tensor([raw])
+    assert int(scale_uniform(t, "none")) == none
+    if fixed is not None:
+        assert int(scale_uniform(t, "fixed")) == fixed
