@@ -398,13 +398,10 @@ def write_plots(report, lut_path=None, power_path=None):
         plt.close(fig)
     if power_path:
         engines = list({r["engine_hash"]: r for r in rows}.values())
-        rel = all(r["power_rel"] is not None for r in engines)
-        key = "power_rel" if rel else "power"
         fig, ax = plt.subplots(figsize=(7.5, 5))
-        _scatter(ax, engines, key, "pareto_power")
-        ax.set_xlabel("dynamic power proxy (relative to the cheapest Gaussian engine, log "
-                      "scale)" if rel else "dynamic power proxy (NAND2 toggles per cycle, log "
-                      "scale)")
+        # absolute units: power_rel divides by a different baseline at each P
+        _scatter(ax, engines, "power", "pareto_power")
+        ax.set_xlabel("dynamic power proxy (NAND2-toggle units per cycle, log scale)")
         ax.set_ylabel("test accuracy (fraction correct)")
         ax.set_title(f"Test accuracy against the engine's power proxy\n({_subtitle(report)}; "
                      f"numbers: P lanes)")
