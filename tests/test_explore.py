@@ -402,7 +402,8 @@ def test_plots_have_words_units_and_legend(fakes, tmp_path, monkeypatch):
     assert any("NAND2 gate equivalents" in x for x in labels)
     assert lut.legends and "Pareto front" in [t.get_text() for t in lut.legends[0].texts]
     ax = power.axes[0]
-    assert "power" in ax.get_title().lower() and "NAND2-toggle units per cycle" in ax.get_xlabel()
+    assert "power" in ax.get_title().lower()
+    assert "NAND2-toggle units per cycle" in ax.get_xlabel()
     assert {"gauss-clt", "pezo-otf"} <= {t.get_text() for t in ax.get_legend().texts}
 
 

@@ -103,7 +103,10 @@ def _main(argv):
                   ("accuracy against power", "power_png"))]
         rp.update_readme(args.readme, report, plots)
         written.append(args.readme)
-    if "tasks" in report:
+    if args.render_only:
+        print(f"python -m zohw.explore: re-rendered {len(report['rows'])} points from "
+              f"{paths['json_path']}; wrote {', '.join(map(str, written))}")
+    else:
         print(summary_line("python -m zohw.explore", report, written))
     return 0
 
