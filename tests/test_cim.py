@@ -21,9 +21,10 @@ from zohw.sw.cim import cim_matvec, exact_matvec
 #: (the last write group is padded).
 SERIAL_LOSSY = CIMConfig(rows=20, cols=4, weight_bits=8, cell_bits=2, input_bits=3, adc_bits=4,
                          adc_shift=1, input_mode="serial", write_lanes=3)
-#: Parallel (multi-level) input with an ADC wide enough to be exact: results are W^T x.
+#: Parallel (multi-level) input with an ADC wide enough to be exact: results are W^T x (one
+#: tile of the array's own size: the default ADC shift follows the tile's full scale).
 PARALLEL_EXACT = CIMConfig(rows=12, cols=3, weight_bits=6, cell_bits=3, input_bits=2,
-                           adc_bits=8, input_mode="parallel", write_lanes=4)
+                           adc_bits=8, input_mode="parallel", write_lanes=4, tile="12x3")
 
 
 # -- signature ------------------------------------------------------------------------------------
