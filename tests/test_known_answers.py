@@ -142,3 +142,24 @@ def test_uniform_scaling_by_hand(raw, fixed, none):
     assert int(scale_uniform(t, "none")) == none
     if fixed is not None:
         assert int(scale_uniform(t, "fixed")) == fixed
+
+
+# -- edge cases ----------------------------------------------------------------------------------
+
+def test_cycles_per_step_edges():
+    from zohw.config import EngineConfig
+    from zohw.sw.perturb import cycles_per_step
+    cfg = EngineConfig(strategy="uniform", lanes=16)
+    assert [cycles_per_step(cfg, d) for d in (1, 15, 16, 17, 32, 33)] == [1, 1, 1, 2, 2, 3]
+    for bad in (0, -1, True, False, 2.0, "4"):
+        with pytest.raises(ValueError, match="params must be a positive integer"):
+            cycles_per_step(cfg, bad)
+
+
+def test_moment_tolerances_are_inclusive_bounds():
+    from zohw.strategies.base import Moments
+    m = Moments(0.02, (0.97, 1.03), (2.75, 3.10))
+    assert m.failures(0.0, 1.0, 3.0) == []
+    assert m.failures(0.02, 0.97, 2.75) == [] and m.failures(-0.02, 1.03, 3.10) == []
+    assert [f.split()[0] for f in m.failures(0.03, 0.96, 3.2)] == ["mean", "std", "kurtosis"]
+    assert [f.split()[0] for f in m.failures(-0.03, 1.04, 2.7)] == ["mean", "std", "kurtosis"]

@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -61,8 +62,8 @@ TARGETS = {
     "hw/addressing.py": ["tests/test_engine_components.py", "tests/test_strategies.py"],
     "hw/counter.py": ["tests/test_engine_components.py", "tests/test_strategies.py"],
     "hw/sequencer.py": ["tests/test_engine_components.py", "tests/test_strategies.py"],
-    "hw/wordmap.py": ["tests/test_strategies.py"],
-    "hw/engine.py": ["tests/test_strategies.py", "tests/test_engine_components.py"],
+    "hw/wordmap.py": ["tests/test_engine_components.py", "tests/test_strategies.py"],
+    "hw/engine.py": ["tests/test_engine_components.py", "tests/test_strategies.py"],
     "sw/cim.py": ["tests/test_cim_golden.py"],
     "sw/train.py": ["tests/test_train.py"],
 }
@@ -295,6 +296,7 @@ def main(argv=None):
 
     results = [None] * len(plan)
     free = list(shadows)
+    lock = threading.Lock()
 
     def one(i):
         shadow = free.pop()
@@ -318,30 +320,47 @@ def main(argv=None):
               f"{sum(1 for r in results if r and not r['killed'])} survived", end="", flush=True)
 
     start = time.monotonic()
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def write_report(final):
+        """The report of the mutants run so far (``complete`` once all have run): a long run
+        that is stopped keeps what it measured."""
+        done = [r for r in results if r is not None]
+        by_file = {}
+        for r in done:
+            f = by_file.setdefault(r["file"], {"planted": 0, "killed": 0})
+            f["planted"] += 1
+            f["killed"] += r["killed"]
+        for f in by_file.values():
+            f["score"] = round(f["killed"] / f["planted"], 3)
+        planted, killed = len(done), sum(r["killed"] for r in done)
+        report = {"planted": planted, "killed": killed,
+                  "score": round(killed / max(1, planted), 3), "complete": final,
+                  "of": len(plan), "by_file": by_file,
+                  "survivors": [r for r in done if not r["killed"]],
+                  "operators": sorted({k for _, k in SWAPS.values()} | {"const", "unary"}),
+                  "max_per_file": args.max_per_file, "rerun": args.rerun,
+                  "without": sorted(without), "tests": dict(targets),
+                  "results": done, "seconds": round(time.monotonic() - start)}
+        with lock:
+            tmp_out = out.with_suffix(".tmp")
+            tmp_out.write_text(json.dumps(report, indent=2) + "\n")
+            tmp_out.replace(out)
+        return report
+
+    def run_one(i):
+        one(i)
+        write_report(False)
+
     try:
         with ThreadPoolExecutor(max_workers=len(shadows)) as pool:
-            list(pool.map(one, range(len(plan))))
+            list(pool.map(run_one, range(len(plan))))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print()
-    by_file = {}
-    for r in results:
-        f = by_file.setdefault(r["file"], {"planted": 0, "killed": 0})
-        f["planted"] += 1
-        f["killed"] += r["killed"]
-    for f in by_file.values():
-        f["score"] = round(f["killed"] / f["planted"], 3)
-    planted, killed = len(results), sum(r["killed"] for r in results)
-    report = {"planted": planted, "killed": killed, "score": round(killed / max(1, planted), 3),
-              "by_file": by_file, "survivors": [r for r in results if not r["killed"]],
-              "operators": sorted({k for _, k in SWAPS.values()} | {"const", "unary"}),
-              "max_per_file": args.max_per_file, "rerun": args.rerun, "without": sorted(without),
-              "tests": {rel: tests for rel, tests in targets.items()}, "seconds": round(time.monotonic() - start)}
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = out.with_suffix(".tmp")
-    tmp_out.write_text(json.dumps(report, indent=2) + "\n")
-    tmp_out.replace(out)
+    report = write_report(True)
+    planted, killed = report["planted"], report["killed"]
     print(f"mutate: {killed}/{planted} killed (score {report['score']:.2f}), "
           f"{planted - killed} survivors; wrote {out}")
     return 0
