@@ -25,6 +25,7 @@ a progress bar shows the steps and the simulated cycles per second.
 """
 
 import sys
+from pathlib import Path
 
 from zohw.errors import UsageError
 from zohw.io import check_output_path, save_npz_atomic, write_json_atomic
@@ -53,12 +54,12 @@ def register(subparsers):
                         ("perturb", "the same as zohw sim engine")):
         p = one_line_errors(sub.add_parser(
             name, help=help_,
-            description="Build the engine with Verilator (cached) and compare every word it "
+            description="Build the engine (Verilator or Icarus, cached) and compare every word it "
                         "emits with zohw.sw.perturb.golden_stream."))
         _engine_arguments(p)
     _cim_arguments(one_line_errors(sub.add_parser(
         "cim", help="cross-check the behavioural CIM macro against its golden model",
-        description="Build the CIM macro with Verilator (cached), write and read back its "
+        description="Build the CIM macro (Verilator or Icarus, cached), write and read back its "
                     "weights and compare every result with zohw.sw.cim.cim_matvec.")))
     _trainer_arguments(one_line_errors(sub.add_parser(
         "trainer", help="cross-check the RTL trainer against its golden model",
@@ -69,6 +70,28 @@ def register(subparsers):
 
 def _json_argument(p):
     p.add_argument("--json", required=True, metavar="FILE", help="write the result here")
+    _simulator_argument(p)
+
+
+def _simulator_argument(p):
+    from zohw.sim.build import DEFAULT_SIMULATOR, SIMULATORS
+
+    p.add_argument("--simulator", choices=sorted(SIMULATORS), default=DEFAULT_SIMULATOR,
+                   help=f"HDL simulator under cocotb (default {DEFAULT_SIMULATOR}; icarus needs "
+                        "iverilog on PATH and is ~1000x slower)")
+
+
+def _waves_dir(args):
+    """Waveforms of a failing run go beside the JSON report."""
+    return Path(args.json).resolve().parent
+
+
+def _print_waves(waves):
+    if waves and waves.get("path"):
+        print(f"  waveform: {waves['path']} (load {waves.get('load')} step {waves.get('step')}; "
+              "open with gtkwave or surfer)")
+    elif waves and waves.get("error"):
+        print(f"  waveform: not written ({waves['error']})")
 
 
 def _engine_arguments(p):
@@ -180,6 +203,8 @@ def perturb_result(config, result, *, seed, params, backpressure):
         "load_cycles": result["load_cycles"],
         "first_mismatches": engine["first_mismatches"],
         "protocol_errors": result["protocol_errors"],
+        "simulator": result.get("simulator"),
+        "waves": result.get("waves"),
         "passed": result["failed"] == 0 and result["mismatches"] == 0
         and not result["protocol_errors"],
         "build_seconds": round(result["build_seconds"], 3),
@@ -202,7 +227,8 @@ def run_perturb(args):
         with Spinner(f"zohw sim {args.target} {config.name}") as spinner:
             result = cross_check([config], seed=args.seed, d=args.params, steps=args.steps,
                                  backpressure=args.backpressure, rng_seed=args.tb_seed,
-                                 bank=False, progress=spinner.phase)
+                                 bank=False, progress=spinner.phase,
+                                 simulator=args.simulator, waves_dir=_waves_dir(args))
     except SimulationError as exc:
         return _simulation_failed(args.target, exc)
     from zohw.sim.kit import format_mismatch
@@ -232,6 +258,8 @@ def run_perturb(args):
         print(f"  mismatch: {format_mismatch(m)}")
     for p in doc["protocol_errors"][:3]:
         print(f"  protocol error at cycle {p['cycle']}: {p['message']}")
+    _print_waves(doc["waves"])
+    print(f"  wrote {args.json}" + (f", {args.dump}" if args.dump else ""))
     return 0 if doc["passed"] else 1
 
 
@@ -255,7 +283,7 @@ def run_cim(args):
         with Spinner(f"zohw sim cim {cfg.name}") as spinner:
             result = cim_cosim(cfg, vectors=args.vectors, phases=args.phases, seed=args.seed,
                                backpressure=args.backpressure, input_gaps=args.input_gaps,
-                               progress=spinner.phase)
+                               progress=spinner.phase, simulator=args.simulator)
     except SimulationError as exc:
         return _simulation_failed("cim", exc)
     from zohw.sim.kit import format_mismatch
@@ -276,6 +304,7 @@ def run_cim(args):
               f"expected {e['expected']}")
     for p in result["protocol_errors"][:3]:
         print(f"  protocol error at cycle {p['cycle']}: {p['message']}")
+    print(f"  wrote {args.json}")
     return 0 if passed else 1
 
 
@@ -329,7 +358,8 @@ def run_trainer(args):
     try:
         with StepBar(steps, f"zohw sim trainer {steps} steps") as bar:
             result = run_trainer_cosim(cfg, steps, progress=bar.phase, on_progress=bar.update,
-                                       checkpoint_every=every)
+                                       checkpoint_every=every, simulator=args.simulator,
+                                       waves=True, waves_dir=_waves_dir(args))
     except SimulationError as exc:
         return _simulation_failed("trainer", exc)
     from zohw.sim.kit import format_mismatch
@@ -347,4 +377,6 @@ def run_trainer(args):
         print(f"  mismatch: {format_mismatch(m)}")
     if result["error"]:
         print(f"  error: {result['error']}")
+    _print_waves(result.get("waves"))
+    print(f"  wrote {args.json}")
     return 0 if result["passed"] else 1
