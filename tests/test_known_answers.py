@@ -163,3 +163,35 @@ def test_moment_tolerances_are_inclusive_bounds():
     assert m.failures(0.02, 0.97, 2.75) == [] and m.failures(-0.02, 1.03, 3.10) == []
     assert [f.split()[0] for f in m.failures(0.03, 0.96, 3.2)] == ["mean", "std", "kurtosis"]
     assert [f.split()[0] for f in m.failures(-0.03, 1.04, 2.7)] == ["mean", "std", "kurtosis"]
+
+
+@pytest.mark.parametrize("bits", [32, 16])
+def test_hardware_seed_mixing_known_answers(bits):
+    """zohw.hw.generators.mixed_seed in Amaranth's simulator: seed XOR fmix32(k + 1) (low
+    ``bits`` of the constant, the seed folded to ``bits``), a zero result replaced by the
+    constant — including the seeds that cancel the constant and that give 1."""
+    from amaranth import Module, Signal
+    from amaranth.sim import Simulator
+
+    from zohw.hw.generators import mixed_seed
+    c = 0x514E_28B7 & ((1 << bits) - 1)              # fmix32(1) = murmur3("", 1), k = 0
+    seeds = {0: c, c: c, c ^ 1: 1, 0xFFFF_FFFF: None, 0x1234_5678: None}
+    m = Module()
+    seed, out = Signal(32), Signal(bits)
+    m.d.comb += out.eq(mixed_seed(seed, 0, bits) if bits != 32 else mixed_seed(seed, 0))
+    got = {}
+
+    async def bench(ctx):
+        for s in seeds:
+            ctx.set(seed, s)
+            got[s] = ctx.get(out)
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    for s, want in seeds.items():
+        folded = 0
+        for i in range(0, 32, bits):
+            folded ^= (s >> i) & ((1 << bits) - 1)
+        assert got[s] == (want if want is not None else folded ^ c), hex(s)
+        assert got[s] == mix_seed(s, 0, bits)

@@ -48,6 +48,10 @@ SLOW = ["-k", "not reuse_rank and not lane_offsets_are_rich"]
 
 #: file (or glob) → the pytest arguments of the fast tests that cover it (Amaranth simulator and
 #: golden models only; the Verilator co-simulations are too slow to run once per mutant).
+#: The engine components' tests (Amaranth's simulator), known answers first (fast).
+ENGINE_TESTS = ["tests/test_known_answers.py", "tests/test_engine_components.py",
+                "tests/test_strategies.py"]
+
 TARGETS = {
     "zohw/sources.py": ["tests/test_sources.py", "tests/test_known_answers.py"],
     # golden-only tests first: with -x a killed mutant stops at the first (fast) failure
@@ -55,17 +59,25 @@ TARGETS = {
                       "tests/test_known_answers.py", "tests/test_strategies.py", *SLOW],
     "zohw/strategies/*.py": ["tests/test_perturb_golden.py", "tests/test_sparse.py",
                              "tests/test_known_answers.py", "tests/test_strategies.py", *SLOW],
-    "hw/generators.py": ["tests/test_engine_components.py", "tests/test_strategies.py"],
-    "hw/fill.py": ["tests/test_engine_components.py", "tests/test_strategies.py"],
-    "hw/scaler.py": ["tests/test_engine_components.py", "tests/test_strategies.py"],
-    "hw/pool.py": ["tests/test_engine_components.py", "tests/test_strategies.py"],
-    "hw/addressing.py": ["tests/test_engine_components.py", "tests/test_strategies.py"],
-    "hw/counter.py": ["tests/test_engine_components.py", "tests/test_strategies.py"],
-    "hw/sequencer.py": ["tests/test_engine_components.py", "tests/test_strategies.py"],
-    "hw/wordmap.py": ["tests/test_engine_components.py", "tests/test_strategies.py"],
-    "hw/engine.py": ["tests/test_engine_components.py", "tests/test_strategies.py"],
-    "sw/cim.py": ["tests/test_cim_golden.py"],
-    "sw/train.py": ["tests/test_train.py"],
+    "hw/generators.py": ENGINE_TESTS,
+    "hw/fill.py": ENGINE_TESTS,
+    "hw/scaler.py": ENGINE_TESTS,
+    "hw/pool.py": ENGINE_TESTS,
+    "hw/addressing.py": ENGINE_TESTS,
+    "hw/counter.py": ENGINE_TESTS,
+    "hw/sequencer.py": ENGINE_TESTS,
+    "hw/wordmap.py": ENGINE_TESTS,
+    "hw/engine.py": ENGINE_TESTS,
+    "sw/cim.py": ["tests/test_cim_golden.py", "tests/test_properties_trainer.py"],
+    "sw/train.py": ["tests/test_properties_trainer.py", "tests/test_train.py"],
+    # the trainer's components in Amaranth's simulator (no Verilator co-simulation)
+    "hw/update_unit.py": ["tests/test_trainer_components.py"],
+    "hw/loss_unit.py": ["tests/test_trainer_components.py"],
+    "hw/requantiser.py": ["tests/test_trainer_components.py"],
+    "hw/write_pipeline.py": ["tests/test_trainer_components.py"],
+    "hw/controller.py": ["tests/test_trainer_components.py"],
+    "hw/sample_memory.py": ["tests/test_trainer_components.py"],
+    "hw/cim.py": ["tests/test_cim.py", "-k", "macro_corners or tiling or signature_members"],
 }
 
 SWAPS = {
