@@ -188,6 +188,8 @@ def make_shadow(root, dest):
             (dest / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / f)
     pkg = dest / "_pkg"
+    pkg.mkdir(parents=True, exist_ok=True)
+    (pkg / "sitecustomize.py").write_text(SITECUSTOMIZE)
     for name, src in PACKAGE_DIRS.items():
         target = pkg / name
         target.mkdir(parents=True, exist_ok=True)
@@ -200,9 +202,24 @@ def make_shadow(root, dest):
     return dest
 
 
+#: Installed into the shadow's package tree: drops the editable install's import hook, which
+#: would otherwise resolve ``zohw.hw`` / ``zohw.sw`` / ``zohw.sim`` to the working tree.
+SITECUSTOMIZE = """import sys
+sys.meta_path[:] = [f for f in sys.meta_path if "_EditableFinder" not in type(f).__name__
+                    and "_EditableFinder" not in getattr(f, "__name__", "")]
+"""
+
+
+def shadow_env(shadow):
+    """The environment of a run in ``shadow``: its package tree first on the path, the working
+    directory not on it (PYTHONSAFEPATH: ``python -m`` would put the shadow root's plain
+    ``zohw/`` first, without the hw/sw/sim subpackages), no bytecode written."""
+    return dict(os.environ, PYTHONPATH=str(shadow / "_pkg"), PYTHONDONTWRITEBYTECODE="1",
+                PYTHONSAFEPATH="1", ZOHW_MUTATE_SHADOW=str(shadow))
+
+
 def run_tests(shadow, tests, timeout):
-    env = dict(os.environ, PYTHONPATH=str(shadow / "_pkg"), PYTHONDONTWRITEBYTECODE="1")
-    env["ZOHW_MUTATE_SHADOW"] = str(shadow)
+    env = shadow_env(shadow)
     argv = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
             "-o", "addopts=", *tests]
     start = time.monotonic()
@@ -215,12 +232,17 @@ def run_tests(shadow, tests, timeout):
 
 
 def check_shadow_imports(shadow):
-    env = dict(os.environ, PYTHONPATH=str(shadow / "_pkg"))
-    out = subprocess.run([sys.executable, "-c",
-                          "import zohw, zohw.hw, zohw.sw; print(zohw.__file__, zohw.hw.__file__)"],
-                         cwd=shadow, env=env, capture_output=True, text=True, check=True).stdout
-    if str(shadow) not in out:
-        raise SystemExit(f"mutate: the shadow tree is not imported first ({out.strip()})")
+    """Every package (and a module of each) is imported from the shadow, not the working tree."""
+    code = ("import os, zohw, zohw.hw, zohw.sw, zohw.sim, zohw.sources, zohw.hw.engine, "
+            "zohw.sw.perturb\n"
+            "for m in (zohw, zohw.hw, zohw.sw, zohw.sim, zohw.sources, zohw.hw.engine, "
+            "zohw.sw.perturb):\n"
+            "    print(os.path.abspath(m.__file__))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=shadow, env=shadow_env(shadow),
+                         capture_output=True, text=True, check=True).stdout.split()
+    outside = [p for p in out if not p.startswith(str(shadow))]
+    if len(out) != 7 or outside:
+        raise SystemExit(f"mutate: the shadow tree is not imported first ({' '.join(out)})")
 
 
 def expand_targets(files=None):
@@ -298,11 +320,16 @@ def main(argv=None):
     shadows = [make_shadow(ROOT, tmp / f"s{i}") for i in range(max(1, args.jobs))]
     check_shadow_imports(shadows[0])
     baseline = {}
-    for tests in {tuple(t) for _, t, _ in plan}:
-        rc, secs, out = run_tests(shadows[0], list(tests), timeout=1800)
+    groups = sorted({tuple(t) for _, t, _ in plan})
+
+    def clean(n):
+        rc, secs, out = run_tests(shadows[n % len(shadows)], list(groups[n]), timeout=1800)
         if rc != 0:
-            raise SystemExit(f"mutate: the clean tests fail: {' '.join(tests)}\n{out}")
-        baseline[tests] = secs
+            raise SystemExit(f"mutate: the clean tests fail: {' '.join(groups[n])}\n{out}")
+        baseline[groups[n]] = secs
+
+    with ThreadPoolExecutor(max_workers=len(shadows)) as pool:   # clean runs write nothing
+        list(pool.map(clean, range(len(groups))))
     print(f"mutate: {len(plan)} mutants in {len(targets)} files, {args.jobs} jobs "
           f"(clean runs {', '.join(f'{v:.0f}s' for v in baseline.values())})", flush=True)
 
