@@ -11,7 +11,12 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["UpdateUnit", "UpdateSignature"]
+__all__ = ["UpdateUnit", "UpdateSignature", "lane"]
+
+
+def lane(value, j, lanes):
+    """Lane j of a member of :class:`UpdateSignature` with ``lanes`` lanes."""
+    return value if lanes == 1 else value[j]
 
 
 def _clamp(v, lo, hi):
@@ -22,11 +27,11 @@ class UpdateSignature(wiring.Signature):
     """Port of the update unit for ``lanes`` weights at a time (members from the unit's side):
     ``en`` (the operands are valid), per lane ``w`` (the weight as stored, ``w - delta``),
     ``delta``, ``z``; one cycle later per lane ``w_new`` and bit ``write`` (``w_new`` differs
-    from ``w``)."""
+    from ``w``). Several lanes: arrays of the per-lane shapes (:func:`lane` picks one)."""
 
     def __init__(self, weight_bits, word_bits, lanes=1):
-        def lanes_of(shape):
-            return data.ArrayLayout(shape, lanes)
+        def lanes_of(shape):            # one lane: the plain shape
+            return shape if lanes == 1 else data.ArrayLayout(shape, lanes)
         super().__init__({
             "en": In(1),
             "w": In(lanes_of(signed(weight_bits))),
@@ -106,23 +111,27 @@ class UpdateUnit(wiring.Component):
 
         # register stage: operands in, result out one cycle later (one datapath per lane)
         writes = []
-        for j in range(self._lanes):
-            w = Signal(signed(wb), name=f"w{j}")
-            w_orig = Signal(signed(wb + 1), name=f"w_orig{j}")
-            p = Signal(signed(self._product_bits + 1), name=f"p{j}")
+        L = self._lanes
+        for j in range(L):
+            sfx = str(j) if L > 1 else ""
+            w = Signal(signed(wb), name=f"w{sfx}")
+            w_orig = Signal(signed(wb + 1), name=f"w_orig{sfx}")
+            p = Signal(signed(self._product_bits + 1), name=f"p{sfx}")
             with m.If(op.en):
-                m.d.sync += [w.eq(op.w[j]), w_orig.eq(op.w[j] + op.delta[j]),
-                             p.eq(gz * op.z[j])]
+                m.d.sync += [w.eq(lane(op.w, j, L)),
+                             w_orig.eq(lane(op.w, j, L) + lane(op.delta, j, L)),
+                             p.eq(gz * lane(op.z, j, L))]
 
-            absp = Signal(unsigned(len(p)), name=f"absp{j}")
+            absp = Signal(unsigned(len(p)), name=f"absp{sfx}")
             m.d.comb += absp.eq(Mux(p < 0, -p, p))
-            step = Signal(signed(len(p) + 2), name=f"step{j}")
+            step = Signal(signed(len(p) + 2), name=f"step{sfx}")
             if cfg.rounding == "nearest":
-                mag = Signal(unsigned(len(p) + 1), name=f"mag{j}")
+                mag = Signal(unsigned(len(p) + 1), name=f"mag{sfx}")
                 m.d.comb += [mag.eq((absp + rc) >> k), step.eq(Mux(p < 0, mag, -mag))]
             else:
                 m.d.comb += step.eq(-(p >> k))
-            m.d.comb += op.w_new[j].eq(_clamp(w_orig + step, lo, hi))
-            writes.append(op.w_new[j] != w)
+            w_new = lane(op.w_new, j, L)
+            m.d.comb += w_new.eq(_clamp(w_orig + step, lo, hi))
+            writes.append(w_new != w)
         m.d.comb += op.write.eq(Cat(*writes))
         return m

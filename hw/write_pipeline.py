@@ -33,7 +33,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .cim import CIMSignature
-from .update_unit import UpdateSignature
+from .update_unit import UpdateSignature, lane
 
 __all__ = ["WritePipeline", "Banking"]
 
@@ -286,9 +286,9 @@ class WritePipeline(wiring.Component):
         u_cnt = Signal(L * cb)
         u_en = s1["valid"] & upd
         m.d.comb += [self.upd.en.eq(u_en)]
-        m.d.comb += [self.upd.w[j].eq(w_cur[j]) for j in range(L)]
-        m.d.comb += [self.upd.delta[j].eq(delta[j]) for j in range(L)]
-        m.d.comb += [self.upd.z[j].eq(z1[j]) for j in range(L)]
+        m.d.comb += [lane(self.upd.w, j, L).eq(w_cur[j]) for j in range(L)]
+        m.d.comb += [lane(self.upd.delta, j, L).eq(delta[j]) for j in range(L)]
+        m.d.comb += [lane(self.upd.z, j, L).eq(z1[j]) for j in range(L)]
         m.d.sync += u_valid.eq(0)
         with m.If(u_en):
             m.d.sync += [u_valid.eq(1), u_last.eq(s1["last"]), u_lay.eq(s1["lay"]),
@@ -298,7 +298,7 @@ class WritePipeline(wiring.Component):
         with m.If(u_valid):
             m.d.sync += [wr_valid.eq(1), wr_last.eq(u_last), wr_lay.eq(u_lay),
                          wr_grp.eq(u_grp), wr_en.eq(u_write)]
-            m.d.sync += [wr_data[j].eq(self.upd.w_new[j]) for j in range(L)]
+            m.d.sync += [wr_data[j].eq(lane(self.upd.w_new, j, L)) for j in range(L)]
         m.d.comb += [cwr.addr.eq(u_gi), cwr.en.eq(u_valid),
                      cwr.data.eq(Cat(*[(u_cnt[j * cb:(j + 1) * cb]
                                         + Cat(u_write[j], u_moved[j]))[:cb]

@@ -164,11 +164,11 @@ def update_unit_run(cfg, diff, w_orig, z, steps_before=0):
         out["g"] = ctx.get(dut.g)
         for wi, di, zi in zip(stored, delta.tolist(), z.tolist()):
             ctx.set(dut.op.en, 1)
-            ctx.set(dut.op.w, [wi])
-            ctx.set(dut.op.delta, [di])
-            ctx.set(dut.op.z, [zi])
+            ctx.set(dut.op.w, wi)
+            ctx.set(dut.op.delta, di)
+            ctx.set(dut.op.z, zi)
             await ctx.tick()
-            out["w"].append(ctx.get(dut.op.w_new)[0])
+            out["w"].append(ctx.get(dut.op.w_new))
             out["write"].append(ctx.get(dut.op.write))
 
     simulate(dut, bench)
