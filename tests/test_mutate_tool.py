@@ -71,3 +71,17 @@ def test_targets_name_existing_files_and_tests():
         for t in tests:
             assert t.startswith("-") or " " in t \
                 or (root / t).is_file(), t
+
+
+def test_the_shadow_tree_is_what_the_tests_import(tmp_path):
+    """Every package (zohw, zohw.hw, zohw.sw, zohw.sim) comes from the shadow copy, not from the
+    working tree through the editable install's import hook — else a mutant of hw/ or sw/ would
+    run unmutated and survive."""
+    shadow = mutate.make_shadow(mutate.ROOT, tmp_path / "s0")
+    mutate.check_shadow_imports(shadow)
+    (shadow / "hw" / "counter.py").write_text("MUTANT = 1\n")
+    import subprocess
+    out = subprocess.run([sys.executable, "-c", "import zohw.hw.counter as c; print(c.MUTANT)"],
+                         cwd=shadow, env=mutate.shadow_env(shadow), capture_output=True,
+                         text=True)
+    assert out.stdout.strip() == "1", out.stderr[-500:]
