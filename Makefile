@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test bench formal resources accuracy readme clean
+.PHONY: venv install demo test bench formal resources accuracy readme cnn cosim-scale clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# Put `zohw` on your PATH for every shell: a link ~/.local/bin/zohw -> .venv/bin/zohw (the
+# command keeps running from this checkout's .venv; `rm ~/.local/bin/zohw` undoes it).
+install: $(STAMP)
+	mkdir -p $(HOME)/.local/bin
+	ln -sf $(CURDIR)/$(VENV)/bin/zohw $(HOME)/.local/bin/zohw
+	@echo "installed $(HOME)/.local/bin/zohw -> $(CURDIR)/$(VENV)/bin/zohw" \
+	  "(add $(HOME)/.local/bin to PATH if 'zohw --version' is not found)"
 
 # Generate, lint and co-simulate the default engine (out/demo/).
 demo: $(STAMP)
@@ -50,6 +58,16 @@ accuracy: $(STAMP)
 readme: $(STAMP)
 	$(PY) -m zohw.resources --readme README.md --json docs/resources_default.json
 	$(PY) -m zohw.accuracy --out docs/accuracy --render-only --readme README.md
+
+# A small CNN on digits trained with zohw.optim.ZOOptimizer: gaussian, pezo-otf and rademacher z
+# (out/train_cnn/: curves.png, summary.json).
+cnn: $(STAMP)
+	$(PY) examples/train_cnn.py --out out/train_cnn
+
+# Trainer co-simulation at scale: MNIST-5k linear and MLP (several tiles per layer) and a user
+# .npz, 20 steps each, bit-exact (out/cosim_scale.json; ~15 min, mostly Verilator builds).
+cosim-scale: $(STAMP)
+	$(PY) -m zohw.sim.scale --json out/cosim_scale.json
 
 clean:
 	rm -rf $(VENV) .cache out
