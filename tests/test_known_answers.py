@@ -10,6 +10,7 @@ same way, so only an answer from outside the code can refute it (docs/verificati
 
 import math
 import statistics
+from pathlib import Path
 
 import pytest
 
@@ -195,3 +196,77 @@ def test_hardware_seed_mixing_known_answers(bits):
             folded ^= (s >> i) & ((1 << bits) - 1)
         assert got[s] == (want if want is not None else folded ^ c), hex(s)
         assert got[s] == mix_seed(s, 0, bits)
+
+
+# -- strategy definitions (docs/strategies.md) ---------------------------------------------------
+
+def _documented_strategies():
+    """The first column of docs/strategies.md's strategy table, in its order."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "strategies.md").read_text()
+    start = text.index("| strategy | bits per cycle |")
+    rows = text[start:].split("\n\n")[0].splitlines()[2:]
+    return tuple(r.split("|")[1].strip().strip("`") for r in rows)
+
+
+def test_strategies_are_listed_in_the_documented_order():
+    from zohw.strategies import STRATEGIES
+    assert STRATEGIES == _documented_strategies()
+
+
+def test_documented_knob_defaults_and_bounds():
+    from zohw.config import EngineConfig
+    from zohw.errors import ConfigError
+    from zohw.strategies.gauss_clt import GaussCLT
+    # pezo-otf: R defaults to max(1, P/8) and is at most P - 1
+    assert [EngineConfig(strategy="pezo-otf", lanes=p).otf_sources for p in (2, 8, 16, 64)] \
+        == [1, 1, 2, 8]
+    assert EngineConfig(strategy="pezo-otf", lanes=8, otf_sources=7).otf_sources == 7
+    with pytest.raises(ConfigError, match="otf_sources"):
+        EngineConfig(strategy="pezo-otf", lanes=8, otf_sources=8)
+    # gauss-icdf: I = min(B - 1, 8)
+    assert [EngineConfig(strategy="gauss-icdf", width=b).icdf_bits for b in (4, 8, 9, 12)] \
+        == [3, 7, 8, 8]
+    # gauss-clt: kurtosis of a sum of K uniforms 3 - 6/(5K) (K = 4 has its own measured band)
+    for k in (2, 8, 12):
+        lo, hi = GaussCLT().moments(EngineConfig(strategy="gauss-clt", clt_k=k)).kurtosis
+        assert (lo + hi) / 2 == pytest.approx(3 - 6 / (5 * k))
+
+
+def test_sparse_uniform_scales_are_the_documented_values():
+    # sparse, nonzero=uniform: U(-1, 1)·√(3D) as shift-adds: √6 and √12 to 0.2 %, 5.328125 for
+    # D = 8 (saturating, below √24)
+    from zohw.strategies.sparse import DENSITIES, UNIFORM_SCALE
+    documented = {2: 2.453125, 4: 3.46875, 8: 5.328125}
+    assert set(DENSITIES) == set(documented)
+    for d in DENSITIES:
+        assert sum(sign * 2.0 ** s for sign, s in UNIFORM_SCALE[d]) == documented[d]
+    for d in (2, 4):
+        assert documented[d] == pytest.approx(math.sqrt(3 * d), rel=2e-3)
+
+
+@pytest.mark.parametrize("seed, lanes, pool", [(0, 4, 64), (12345, 8, 256), (0xFFFF_FFFF, 2, 16)])
+def test_pezo_block_rows_from_their_definition(seed, lanes, pool):
+    """pezo-block's read rows of step 0, rendered from its docstring: the 16-bit block LFSR
+    (mask 0xB400, 16 shifts per draw) starts at seed XOR fmix32(1000 + 1) (folded to 16 bits;
+    fmix32 checked against MurmurHash3 above), takes a warm-up draw, then one draw per block of
+    N/P cycles; lane j reads row (rotr16(s, j) + rotr16(s, j + 5) + c) mod (N/P)."""
+    from zohw.config import EngineConfig
+    from zohw.strategies import REGISTRY
+    cfg = EngineConfig(strategy="pezo-block", lanes=lanes, pool=pool)
+    R = pool // lanes
+    C = 2 * R + 3                                  # three blocks, the last one partial
+    s = ((seed & 0xFFFF) ^ (seed >> 16)) ^ (murmur3_32(b"", 1001) & 0xFFFF)
+    s = s or (murmur3_32(b"", 1001) & 0xFFFF)
+    draws = []
+    for _ in range(1 + C // R):
+        for _ in range(16):
+            s = (s >> 1) ^ 0xB400 if s & 1 else s >> 1
+        draws.append(s)
+
+    def rotr(x, r):
+        return ((x >> r) | (x << (16 - r))) & 0xFFFF
+
+    expected = [[(rotr(draws[c // R], j % 16) + rotr(draws[c // R], (j + 5) % 16) + c) % R
+                 for j in range(lanes)] for c in range(C)]
+    got = REGISTRY["pezo-block"].golden_rows(cfg, seed, C, 1, 0)
+    assert got.tolist() == expected
