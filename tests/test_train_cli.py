@@ -122,11 +122,12 @@ def _blobs_npz(path, n_per=100, seed=0):
 def test_three_class_npz_trains_to_90_percent(tmp_path, capsys):
     """A user .npz made with numpy trains to >= 0.9 test accuracy; the JSON and the printed
     summary report the data set, the model shape and the tile mapping. (The small d = 12 model
-    takes a larger update than the digits-tuned default: --lr-shift 10.)"""
+    takes a larger update than the digits-tuned default: --lr-shift 10; seeds 1-3 all reach
+    1.0 by step 300, the accuracy wanders on the way.)"""
     data = tmp_path / "blobs.npz"
     _blobs_npz(data)
     out = tmp_path / "r.json"
-    rc = main(["train", "--dataset", str(data), "--steps", "150", "--eval-every", "50",
+    rc = main(["train", "--dataset", str(data), "--steps", "300", "--eval-every", "100",
                "--lr-shift", "10", "--json", str(out)])
     err = capsys.readouterr().err
     assert rc == 0
@@ -139,7 +140,7 @@ def test_three_class_npz_trains_to_90_percent(tmp_path, capsys):
     assert doc["tiles"]["total"] == 1 and doc["tiles"]["layers"][0]["rows"] == 4
     assert doc["tiles"]["layers"][0]["utilisation"] == round(12 / (128 * 32), 4)
     last = err.strip().splitlines()[-1]
-    assert last.startswith("zohw train: golden pezo-otf 150 steps on ") and "3-3" in last
+    assert last.startswith("zohw train: golden pezo-otf 300 steps on ") and "3-3" in last
     assert f"wrote {out}" in last and "writes/weight/step" in last
     assert f"data set {data}: 3 features, 3 classes, 240 train / 60 test samples" in err
 
