@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv install demo test bench formal resources accuracy readme cnn cosim-scale clean
+.PHONY: venv install demo test bench formal resources accuracy explore readme cnn cosim-scale clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,10 +54,17 @@ resources: $(STAMP)
 accuracy: $(STAMP)
 	$(PY) -m zohw.accuracy --out docs/accuracy --knob density=2,4,8 --readme README.md
 
+# The design-space study (docs/explore.md): every strategy at its main knobs, P in {4, 16, 64},
+# xilinx7 + ice40 + asic, digits accuracy over 3 seeds; Pareto tables and plots into the README.
+# Every task is cached: a second run only renders.
+explore: $(STAMP)
+	$(PY) -m zohw.explore --default --out docs/explore_default --readme README.md
+
 # Re-render both README tables from the stored JSON, without recomputing.
 readme: $(STAMP)
 	$(PY) -m zohw.resources --readme README.md --json docs/resources_default.json
 	$(PY) -m zohw.accuracy --out docs/accuracy --render-only --readme README.md
+	$(PY) -m zohw.explore --out docs/explore_default --render-only --readme README.md
 
 # A small CNN on digits trained with zohw.optim.ZOOptimizer: gaussian, pezo-otf and rademacher z
 # (out/train_cnn/: curves.png, summary.json).

@@ -4,4 +4,4 @@ Each module defines ``register(subparsers)``, which adds its parser and sets ``f
 callable taking the parsed arguments and returning an exit code.
 """
 
-COMMANDS = ("demo", "generate", "sim", "resources", "train", "cache")
+COMMANDS = ("demo", "generate", "sim", "resources", "explore", "train", "cache")
