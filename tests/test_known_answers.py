@@ -270,3 +270,50 @@ def test_pezo_block_rows_from_their_definition(seed, lanes, pool):
                  for j in range(lanes)] for c in range(C)]
     got = REGISTRY["pezo-block"].golden_rows(cfg, seed, C, 1, 0)
     assert got.tolist() == expected
+
+
+def _wide_words(source, seed, gens, cycles):
+    """The generators' concatenated states per cycle, from docs/strategies.md: generator k
+    starts at seed XOR fmix32(k + 1), takes one warm-up step, then one step per cycle (the
+    steps written out here: Marsaglia's triple, or 32 shifts of the documented Galois mask)."""
+    def step(x):
+        if source == "xorshift32":
+            x ^= (x << 13) & MASK
+            x ^= x >> 17
+            return x ^ ((x << 5) & MASK)
+        for _ in range(32):
+            x = (x >> 1) ^ 0x9004_8000 if x & 1 else x >> 1
+        return x
+    states = [step((seed ^ murmur3_32(b"", k + 1)) or murmur3_32(b"", k + 1))
+              for k in range(gens)]
+    out = []
+    for _ in range(cycles):
+        out.append(sum(s << (32 * k) for k, s in enumerate(states)))
+        states = [step(s) for s in states]
+    return out
+
+
+@pytest.mark.parametrize("strategy, lanes, width, source", [
+    ("uniform", 4, 8, "xorshift32"), ("uniform", 8, 6, "xorshift32"), ("uniform", 4, 8, "lfsr32"),
+    ("rademacher", 8, 8, "xorshift32"), ("rademacher", 4, 10, "lfsr32")])
+def test_generator_streams_from_their_definition(strategy, lanes, width, source):
+    """uniform (scaling none): lane j's word is bits [jB, (j+1)B) of the wide word, signed,
+    floored to B - 3 fraction bits; rademacher: ±2**(B-3), minus where bit j is set."""
+    from zohw.config import EngineConfig
+    from zohw.sw.perturb import golden_stream
+    cfg = EngineConfig(strategy=strategy, lanes=lanes, width=width, source=source,
+                       scaling="none")
+    seed, cycles = 0xC0FFEE, 5
+    bits = lanes * (width if strategy == "uniform" else 1)
+    expected = []
+    for wide in _wide_words(source, seed, -(-bits // 32), cycles):
+        row = []
+        for j in range(lanes):
+            if strategy == "uniform":
+                r = (wide >> (width * j)) & ((1 << width) - 1)
+                row.append((r - (1 << width) if r >> (width - 1) else r) >> 2)
+            else:
+                row.append(-(1 << (width - 3)) if (wide >> j) & 1 else 1 << (width - 3))
+        expected.append(row)
+    got = golden_stream(cfg, seed, cycles * lanes, 1)
+    assert got[0].tolist() == expected
