@@ -208,11 +208,11 @@ def test_discard_run_directories(tmp_path, monkeypatch):
 def _slow_job(directory):
     """Makes a scratch file, removed by its ``finally`` — if the job is unwound, not killed."""
     scratch = Path(directory) / f"scratch-{os.getpid()}"
-    scratch.write_text("x")
-    try:
+    try:                    # a stop may arrive as the job starts: create inside the try
+        scratch.write_text("x")
         time.sleep(60)
     finally:
-        scratch.unlink()
+        scratch.unlink(missing_ok=True)
     return "finished"
 
 
