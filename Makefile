@@ -72,6 +72,11 @@ accuracy-mnist: $(STAMP)
 	$(PY) -m zohw.accuracy --dataset mnist-5k --hidden 32 --input-pool 2 --strategies pezo-otf --steps 20000 --out docs/accuracy-mnist-mlp
 	$(PY) -m zohw.accuracy --combine docs/accuracy-mnist-linear.json --combine docs/accuracy-mnist-mlp.json --out docs/accuracy-mnist
 
+# Mutation testing (docs/verification.md): 3 mutants per file of the Amaranth sources and golden
+# models (tools/mutate.py TARGETS) against their fast tests, no Verilator; out/mutate.json.
+mutate: $(STAMP)
+	$(PY) tools/mutate.py --json out/mutate.json --max-per-file 3 -j 2
+
 # Re-render both README tables from the stored JSON, without recomputing.
 readme: $(STAMP)
 	$(PY) -m zohw.resources --readme README.md --json docs/resources_default.json
