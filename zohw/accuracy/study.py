@@ -173,7 +173,11 @@ def run_study(steps=10000, seeds=(1, 2, 3), jobs=2, eval_every=None, progress=Tr
         bar = tqdm(total=len(work), unit="run", desc="accuracy study")
     if jobs > 1:
         import multiprocessing as mp
-        with mp.get_context("fork").Pool(jobs) as pool:
+
+        from zohw.signals import pool_worker_init
+        # spawned, not forked: a forked worker deadlocks in torch's thread pool once the parent
+        # has used it (seen with --verify-rtl); the workers stop with the parent on Ctrl-C
+        with mp.get_context("spawn").Pool(jobs, initializer=pool_worker_init) as pool:
             for rec in pool.imap_unordered(_job, work):
                 records.append(rec)
                 if bar is not None:
