@@ -28,9 +28,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/zohw demo
 
-# The whole test suite, co-simulation included (Verilator models are cached in ~/.cache/zohw).
+# The whole test suite, co-simulation included, on 2 workers (one test file each at a time;
+# Verilator models are cached in ~/.cache/zohw).
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
 # Throughput measured side by side in one run (co-simulation, Amaranth simulator, golden model
 # against float MeZO), as ratios (out/bench.json).
