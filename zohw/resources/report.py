@@ -603,6 +603,25 @@ def write_markdown(path, report):
 
 # -- plot -------------------------------------------------------------------------------------
 
+def lut_total_label(target):
+    """What ``lut_total`` sums on ``target``, from its cell classes: "LUT + LUTRAM" plus every
+    other class that occupies LUT sites (ecp5: "+ 2 per CCU2C carry cell")."""
+    from .targets import TARGETS
+
+    t = TARGETS.get(target)
+    parts = ["LUT"]
+    if t is not None:
+        kinds = {kind for kind, _, _ in t.classes.values()}
+        if "lutram" in kinds:
+            parts.append("LUTRAM")
+        parts += [f"{sites} per {getattr(name, 'pattern', name)} {kind} cell"
+                  for name, (kind, sites, _) in t.classes.items()
+                  if kind not in ("lut", "lutram") and sites]
+    else:
+        parts.append("LUTRAM")
+    return " + ".join(parts)
+
+
 def write_plot(path, report):
     """Grouped bars (LUT total and FF per strategy, one panel per target); with a sweep, one
     line per strategy of LUT total and FF against the swept parameter."""
@@ -640,7 +659,8 @@ def write_plot(path, report):
                 ax.xaxis.set_major_formatter(ScalarFormatter())
                 ax.yaxis.set_major_formatter(ScalarFormatter())
                 ax.set_xlabel(param)
-                ax.set_ylabel("LUT (incl. LUTRAM)" if metric == "lut_total" else "FF")
+                ax.set_ylabel(f"{lut_total_label(t)} (cells)" if metric == "lut_total"
+                              else "FF (cells)")
                 ax.set_title(t)
                 ax.grid(True, which="both", alpha=0.3)
         axes[0][0].legend(fontsize=7)
@@ -655,15 +675,15 @@ def write_plot(path, report):
             xs = range(len(labels))
             luts = [trow[s]["lut_total"] for s in labels]
             ffs = [trow[s]["ff"] for s in labels]
-            ax.bar([x - width / 2 for x in xs], luts, width, label="LUT (incl. LUTRAM)")
+            ax.bar([x - width / 2 for x in xs], luts, width, label=lut_total_label(t))
             ax.bar([x + width / 2 for x in xs], ffs, width, label="FF")
             ax.set_xticks(list(xs))
             ax.set_xticklabels([s[0] for s in labels], rotation=35, ha="right", fontsize=8)
             r0 = next(iter(trow.values()))
             ax.set_title(f"{t}: P={r0['lanes']}, B={r0['width']}")
             ax.grid(True, axis="y", alpha=0.3)
+            ax.legend(fontsize=7)               # per panel: what LUT sums differs by target
         axes[0][0].set_ylabel("cells")
-        axes[0][0].legend(fontsize=8)
     fig.suptitle(f"Perturbation engines at equal throughput (Yosys {report['yosys_version']})",
                  fontsize=10)
     fig.tight_layout()
