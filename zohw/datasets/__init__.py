@@ -7,13 +7,13 @@ quantisation.
 A spec is a registered name (:data:`DATASETS`) or a path ending in ``.npz``.
 """
 
-import importlib
 import math
-import pkgutil
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from zohw.registry import discover
 
 from .base import (MAX_VALUE, TEST_EVERY, Dataset, DatasetError, DatasetInfo, Raw, Source,
                    check_input_bits, check_input_pool, pool_images, quantize, stratified_split)
@@ -28,19 +28,8 @@ NPZ_SUFFIX = ".npz"
 
 
 def _discover():
-    found = []
-    for info in pkgutil.iter_modules(__path__):
-        if info.name in ("base", "npz") or info.name.startswith("_"):
-            continue
-        source = getattr(importlib.import_module(f"{__name__}.{info.name}"), "SOURCE", None)
-        if source is not None:
-            found.append(source)
-    found.sort(key=lambda s: (s.order, s.name))
-    names = [s.name for s in found]
-    if len(set(names)) != len(names):
-        raise RuntimeError(f"data set names must be unique: {names}")
-    return {s.name: s for s in found}
-
+    return discover(__name__, __path__, "SOURCE", Source, skip=("base", "npz"),
+                    order=lambda s: (s.order, s.name))
 
 #: name → :class:`Source` of every bundled data set.
 REGISTRY = _discover()

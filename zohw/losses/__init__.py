@@ -5,8 +5,8 @@ Adding a loss is adding one module here; :data:`REGISTRY` finds it. The trainer 
 references and the tests all derive from the registry.
 """
 
-import importlib
-import pkgutil
+
+from zohw.registry import discover
 
 from .base import Loss
 
@@ -14,16 +14,7 @@ __all__ = ["Loss", "REGISTRY", "LOSSES", "get"]
 
 
 def _discover():
-    found = {}
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        if info.name.startswith("_") or info.name == "base":
-            continue
-        loss = importlib.import_module(f"{__name__}.{info.name}").LOSS
-        if not isinstance(loss, Loss) or loss.name in found:
-            raise RuntimeError(f"zohw.losses.{info.name}: LOSS must be a Loss with a new name")
-        found[loss.name] = loss
-    return found
-
+    return discover(__name__, __path__, "LOSS", Loss)
 
 #: name → loss object, in name order.
 REGISTRY = _discover()

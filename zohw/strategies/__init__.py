@@ -7,8 +7,8 @@ knob fields and validation, the command-line options, the engine, the golden mod
 co-simulation bank (:func:`combinations`) and the statistics tests — is derived from here.
 """
 
-import importlib
-import pkgutil
+
+from zohw.registry import discover
 
 from .base import Knob, Moments, Strategy
 
@@ -17,20 +17,8 @@ __all__ = ["REGISTRY", "STRATEGIES", "GAUSSIAN", "UNIFORM_FAMILY", "POOL_STRATEG
 
 
 def _discover():
-    found = []
-    for info in pkgutil.iter_modules(__path__):
-        if info.name == "base" or info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        strategy = getattr(module, "STRATEGY", None)
-        if strategy is not None:
-            found.append(strategy)
-    found.sort(key=lambda s: (s.order, s.name))
-    names = [s.name for s in found]
-    if len(set(names)) != len(names):
-        raise RuntimeError(f"strategy names must be unique: {names}")
-    return {s.name: s for s in found}
-
+    return discover(__name__, __path__, "STRATEGY", Strategy,
+                    order=lambda s: (s.order, s.name))
 
 REGISTRY = _discover()
 
