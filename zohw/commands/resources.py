@@ -51,11 +51,15 @@ def register(subparsers):
     p = one_line_errors(subparsers.add_parser(
         "resources", help="synthesize every RNG strategy and report resources",
         description=__doc__))
+    p.add_argument("--design", default="engine", metavar="engine|trainer",
+                   help="what to synthesize: the perturbation engines (default) or the whole "
+                        "default digits trainer with each engine (target asic-sram only: GE, "
+                        "memory bits and, with --power, the power proxy over one training "
+                        "step checked against the golden model; see docs/power.md)")
     p.add_argument("--rng", default="all", metavar="all|S1,S2,…",
                    help=f"strategies, each optionally strategy:scaling (default all); the "
                         f"Gaussian baselines {' and '.join(BASELINES)} are always included")
-    p.add_argument("--target", default=",".join(DEFAULT_TARGETS), metavar="T1,T2,…",
-                   help=_targets_help())
+    p.add_argument("--target", default=None, metavar="T1,T2,…", help=_targets_help())
     add_options(p, EngineConfig, SIZE_FIELDS)
     p.add_argument("--scaling", default=None, metavar="MODE",
                    help=f"{', '.join(SCALINGS)}: applied to every strategy that accepts it "
@@ -96,6 +100,12 @@ def register(subparsers):
 def run_command(args):
     from zohw.resources import report as rp
 
+    if args.design not in DESIGNS:
+        raise UsageError(f"design must be one of {', '.join(DESIGNS)}, not {args.design!r}")
+    if args.design == "trainer":
+        return run_trainer(args)
+    if args.target is None:
+        args.target = ",".join(DEFAULT_TARGETS)
     specs = rp.parse_rng(args.rng)
     targets = rp.parse_targets(args.target)
     if args.scaling is not None and args.scaling not in SCALINGS:
@@ -183,6 +193,71 @@ def run_command(args):
     return 0
 
 
+#: What ``--design`` may name.
+DESIGNS = ("engine", "trainer")
+
+
+def run_trainer(args):
+    """``--design trainer``: the default digits trainer with every engine on the ``asic-sram``
+    target; with ``--power`` its power proxy over one training step (docs/power.md)."""
+    from zohw.resources import report as rp
+    from zohw.resources import trainer_power as tp
+    from zohw.train_config import TrainerConfig
+
+    if args.target is not None and args.target != tp.TARGET:
+        raise UsageError(f"target must be {tp.TARGET} with --design trainer (memories as "
+                         f"macros: the trainer's sample memory would be ~400 000 flip-flops), "
+                         f"not {args.target!r}")
+    for opt, given in (("sweep", bool(args.sweep)), ("fmax", args.fmax),
+                       ("liberty", args.liberty is not None),
+                       ("power_cycles", str(args.power_cycles) != "1024"),
+                       ("plot", args.plot is not None)):
+        if given:
+            raise UsageError(f"{opt} does not apply to --design trainer (the trainer is "
+                             f"measured over one training step on {tp.TARGET})")
+    specs = rp.parse_rng(args.rng)
+    if args.scaling is not None and args.scaling not in SCALINGS:
+        raise UsageError(f"scaling must be one of {', '.join(SCALINGS)}, not {args.scaling!r}")
+    seed = rp.parse_int("power_seed", args.power_seed, lo=0)
+    if seed >= 1 << 32:
+        raise UsageError(f"power_seed must be below 2**32, not {seed}")
+    for opt, suffix in (("json", None), ("markdown", None)):
+        if getattr(args, opt) is not None:
+            check_output_path(f"--{opt}", getattr(args, opt), suffix=suffix)
+    if args.cache_dir is not None:
+        check_output_path("--cache-dir", args.cache_dir, directory=True, create_parents=True)
+    base = _base(args)
+    entries, _, _ = rp.plan(specs, [tp.TARGET], base, None, args.scaling, "auto")
+    trainer = TrainerConfig(seed=seed)
+    engines = {cfg.label(): cfg for _, cfg, _ in entries}
+    say = (lambda msg: None) if args.quiet else (
+        lambda msg: print(f"[{time.monotonic() - t0:6.0f} s] {msg}", file=sys.stderr,
+                          flush=True))
+    t0 = time.monotonic()
+    kwargs = {"cache_dir": args.cache_dir, "use_cache": not args.no_cache, "progress": say}
+    if args.power:
+        rows = tp.trainer_power_rows(trainer, engines, **kwargs)
+    else:
+        rows = tp.trainer_area_rows(trainer, engines, **kwargs)
+    wall = time.monotonic() - t0
+    command = "zohw resources " + " ".join(shlex.quote(a) for a in _argv_for_record(args, base))
+    report = tp.trainer_report(trainer, rows, command=command, wall_seconds=wall)
+    if args.json:
+        rp.write_json(args.json, report)
+    text = tp.render_trainer_markdown(report)
+    if args.markdown:
+        from zohw.io import write_text_atomic
+        write_text_atomic(args.markdown, text)
+    if not args.quiet:
+        print(text)
+    fresh = sum(1 for r in rows.values() if not r["cached"])
+    written = [getattr(args, o) for o in ("json", "markdown") if getattr(args, o)]
+    what = "trainer power runs" if args.power else "trainer syntheses"
+    print(f"{len(rows)} {what} ({fresh} run, {len(rows) - fresh} cached) in {wall:.0f} s "
+          f"wall" + (f"; wrote {', '.join(written)}" if written else ""), file=sys.stderr)
+    return 0
+
+
 def _base(args):
     """The configuration fields every engine of the report shares: the given options, else
     EngineConfig's defaults (derived defaults are left to each configuration)."""
@@ -195,7 +270,9 @@ def _base(args):
 def _argv_for_record(args, base):
     """The options that define the report (not where it is written)."""
     defaults = {name: f.default for name, f in EngineConfig.__dataclass_fields__.items()}
-    out = ["--rng", args.rng, "--target", args.target]
+    out = ["--rng", args.rng, "--target", args.target or ",".join(DEFAULT_TARGETS)]
+    if args.design != "engine":
+        out = ["--design", args.design, "--rng", args.rng, "--target", "asic-sram"]
     for name in FIELDS:
         if name in ("lanes", "width") or (name in base and base[name] != defaults[name]):
             out += [EngineConfig.fields_meta()[name].flag or f"--{name.replace('_', '-')}",

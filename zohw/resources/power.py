@@ -65,13 +65,17 @@ class GateSim:
         self.ports = {name: (d, [_bit(b) for b in bits])
                       for name, (d, bits) in netlist["ports"].items()}
         nbits = 2 + max([b for _, bits in self.ports.values() for b in bits] +
-                        [_bit(b) for _, conn in netlist["cells"] for bs in conn.values()
+                        [_bit(b) for cell in netlist["cells"] for bs in cell[1].values()
                          for b in bs])
         clock_bits = self.ports[clock][1] if clock in self.ports else []
         self.weight = np.zeros(nbits)          # area of the cell driving each net
         self.is_ff_q = np.zeros(nbits, bool)
         comb, ffs = [], []
-        for ctype, conn in netlist["cells"]:
+        self.memories = []
+        for ctype, conn, *params in netlist["cells"]:
+            if ctype == "$mem_v2":
+                self.memories.append(_Memory(conn, params[0] if params else None, clock_bits))
+                continue
             cell = lib.get(ctype.lstrip("\\"))
             if cell is None:
                 raise ValueError(f"cell {ctype} is not in {liberty}")
@@ -169,11 +173,27 @@ class GateSim:
             self._prev = v.copy()
             self.cycles += 1
         outputs = {name: self.get(name) for name, (d, _) in self.ports.items() if d == "output"}
+        # the clock edge: every state element samples the settled values first
+        mem_updates = [m.edge(v, self.counting) for m in self.memories]
         if self.n_ff:
             idx = v[self._ff_in] @ self._ff_pow
             nxt, clr, pre = ((self._ff_tt[:, k] >> idx) & 1 for k in range(3))
             v[self._ff_out] = np.where(clr == 1, 0, np.where(pre == 1, 1, nxt))
+        for bits, data in (u for ups in mem_updates for u in ups):
+            v[bits] = data
         return outputs
+
+    @property
+    def memory_bits(self):
+        """Σ width × words of the memory macros."""
+        return sum(m.width * m.size for m in self.memories)
+
+    def memory_accesses(self):
+        """``{reads, writes, bits_read, bits_written}`` of the memory macros over the counted
+        cycles (a read: a read port enabled at a clock edge, ``width`` bits; a write: a write
+        port with any enabled bit, the enabled bits)."""
+        keys = ("reads", "writes", "bits_read", "bits_written")
+        return {k: sum(m.counts[k] for m in self.memories) for k in keys}
 
     def start_counting(self):
         """Count toggles from the next cycle on (the first counted cycle is the reference)."""
@@ -181,6 +201,94 @@ class GateSim:
         self._prev = None
         self.cycles = 0
         self.toggles[:] = 0
+        for m in self.memories:
+            m.counts = dict.fromkeys(m.counts, 0)
+
+
+def _param_int(value):
+    """A Yosys cell parameter (a binary string or an integer) as an integer."""
+    return int(value, 2) if isinstance(value, str) else int(value)
+
+
+def _param_bits(value, width):
+    """A Yosys bit-string parameter (MSB first; x and z read as 0) as ``width`` 0/1 ints, LSB
+    first."""
+    if isinstance(value, int):
+        return [(value >> k) & 1 for k in range(width)]
+    bits = [1 if c == "1" else 0 for c in reversed(value)]
+    return (bits + [0] * width)[:width]
+
+
+class _Memory:
+    """A Yosys ``$mem_v2`` macro (the ``asic-sram`` target's SRAMs) in :class:`GateSim`:
+    registered read ports (the data appear after the clock edge, old contents: not
+    transparent) and write ports with per-bit enables, on the simulation's one clock. It is
+    not gates: its accesses are counted (:attr:`counts`), its nets carry no cell weight."""
+
+    def __init__(self, conn, params, clock_bits):
+        if params is None:
+            raise ValueError("a $mem_v2 cell needs its parameters in the netlist")
+        self.name = name = str(params.get("MEMID", "?")).lstrip("\\")
+        self.width, self.size = _param_int(params["WIDTH"]), _param_int(params["SIZE"])
+        self.offset = _param_int(params.get("OFFSET", 0))
+        nrd, nwr = _param_int(params["RD_PORTS"]), _param_int(params["WR_PORTS"])
+        abits = _param_int(params["ABITS"])
+        w = self.width
+
+        def split(pin, n, k):
+            bits = [_bit(b) for b in conn[pin]]
+            return [bits[i * k:(i + 1) * k] for i in range(n)]
+
+        rd_clk_en = _param_bits(params["RD_CLK_ENABLE"], max(nrd, 1))
+        trans = _param_int(params.get("RD_TRANSPARENCY_MASK", 0))
+        wr_clk_en = _param_bits(params["WR_CLK_ENABLE"], max(nwr, 1))
+        for what, ok in (("an asynchronous read port (use a registered read port)",
+                          all(rd_clk_en[:nrd])),
+                         ("a transparent read port", trans == 0),
+                         ("an asynchronous write port", all(wr_clk_en[:nwr]))):
+            if not ok:
+                raise ValueError(f"memory {name}: {what} is not simulated")
+        for pin in ("RD_CLK", "WR_CLK"):
+            if any(b not in clock_bits for port in split(pin, nrd if pin == "RD_CLK" else nwr, 1)
+                   for b in port):
+                raise ValueError(f"memory {name}: {pin} is not the clock")
+        for pin in ("RD_ARST", "RD_SRST"):
+            if any(b != 0 for port in split(pin, nrd, 1) for b in port):
+                raise ValueError(f"memory {name}: a read port with {pin} is not simulated")
+        self.rd = list(zip(split("RD_EN", nrd, 1), split("RD_ADDR", nrd, abits),
+                           split("RD_DATA", nrd, w)))
+        self.wr = list(zip(split("WR_EN", nwr, w), split("WR_ADDR", nwr, abits),
+                           split("WR_DATA", nwr, w)))
+        self._apow = 1 << np.arange(abits, dtype=np.int64)
+        init = _param_bits(params.get("INIT", 0), w * self.size)
+        self.data = np.array(init, dtype=np.int64).reshape(self.size, w)
+        self.counts = {"reads": 0, "writes": 0, "bits_read": 0, "bits_written": 0}
+
+    def _addr(self, v, bits):
+        return int(v[bits] @ self._apow) - self.offset
+
+    def edge(self, v, counting):
+        """The clock edge on the settled values ``v``: writes done, ``[(data bits, values)]``
+        of the read ports to apply after the edge (old contents)."""
+        updates = []
+        for (en,), abits, dbits in self.rd:
+            if v[en]:
+                a = self._addr(v, abits)
+                updates.append((dbits, self.data[a].copy() if 0 <= a < self.size
+                                else np.zeros(self.width, np.int64)))
+                if counting:
+                    self.counts["reads"] += 1
+                    self.counts["bits_read"] += self.width
+        for en, abits, dbits in self.wr:
+            mask = v[en].astype(bool)
+            if mask.any():
+                a = self._addr(v, abits)
+                if 0 <= a < self.size:
+                    self.data[a, mask] = v[dbits][mask]
+                if counting:
+                    self.counts["writes"] += 1
+                    self.counts["bits_written"] += int(mask.sum())
+        return updates
 
 
 _POW3 = np.array([1, 2, 4], dtype=np.int64)
