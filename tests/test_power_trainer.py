@@ -213,3 +213,22 @@ def test_resources_design_trainer_bad_input(argv, message, monkeypatch, capsys):
     assert cli.main(["resources", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("zohw resources: error: ") and message in err[0]
+
+
+def test_resources_design_trainer_area_report(small, cache, monkeypatch, tmp_path, capsys):
+    """Without --power: the trainer's GE, flip-flops and memory bits per strategy (here the
+    small trainer's synthesis stands in for every strategy's)."""
+    entry = tp.trainer_netlist(tp.power_trainer_config(SMALL), cache_dir=cache)
+    monkeypatch.setattr(tp, "trainer_netlist", lambda cfg, **kw: entry)
+    out = tmp_path / "a.json"
+    assert cli.main(["resources", "--design", "trainer", "--rng", "rademacher", "--quiet",
+                     "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["strategy"] for r in rows] == ["gauss-clt", "gauss-icdf", "rademacher"]
+    assert all(r["ge"] == small["ge"] and r["ff"] == small["ff"] and
+               r["memory_bits"] == small["memory_bits"] == 72 * 50 + 10 * 128 for r in rows)
+    assert "power" not in rows[0]
+    text = tp.render_trainer_markdown(json.loads(out.read_text()))
+    assert text.startswith("## Trainer area (asic-sram)") and "4 880 (2)" in text
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
+        "3 trainer syntheses (")

@@ -1,7 +1,9 @@
 """``zohw resources``: LUT/FF/carry/RAM/DSP (and Fmax) of every RNG strategy's perturbation
 engine at equal throughput, from Yosys ``stat -json``; on the ``asic`` target NAND2-equivalent
 gates (and µm² with ``--liberty``); with ``--power`` a relative dynamic-power proxy from
-gate-level switching activity; JSON, Markdown and a PNG plot."""
+gate-level switching activity; JSON, Markdown and a PNG plot. ``--design trainer``: the whole
+default digits trainer with each engine on ``asic-sram`` (GE, memory bits; with ``--power`` its
+power proxy over one training step, checked against the golden model)."""
 
 import os
 import resource

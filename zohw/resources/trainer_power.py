@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .power import CLOCK_WEIGHT, GateSim, power_of_toggles
+from .power import CLOCK_WEIGHT, GateSim, _param_int, power_of_toggles
 
 __all__ = ["TARGET", "TOP", "MEMORY_BIT_WEIGHT", "TRAINER_POWER_FORMAT", "MEASURED_STEPS",
            "TrainerPowerMismatch", "power_trainer_config", "trainer_netlist", "engine_cells",
@@ -82,8 +82,7 @@ def _compact(doc, top):
     cells = []
     for _, c in sorted(module["cells"].items()):
         if c["type"] == "$mem_v2":
-            keep = {k: v for k, v in c["parameters"].items()}
-            cells.append([c["type"], c["connections"], keep])
+            cells.append([c["type"], c["connections"], dict(c["parameters"])])
         else:
             cells.append([c["type"], c["connections"]])
     names = {n: net["bits"] for n, net in module["netnames"].items() if not n.startswith("$")}
@@ -126,8 +125,7 @@ def trainer_netlist(cfg, *, cache_dir=None, use_cache=True):
     mems = [c for c in net["cells"] if c[0] == "$mem_v2"]
     entry = {"stat": stat, "seconds": seconds, "verilog_sha256": vsha,
              "memory": {"macros": len(mems),
-                        "bits": sum(int(p["WIDTH"], 2) * int(p["SIZE"], 2)
-                                    if isinstance(p["WIDTH"], str) else p["WIDTH"] * p["SIZE"]
+                        "bits": sum(_param_int(p["WIDTH"]) * _param_int(p["SIZE"])
                                     for _, _, p in mems)}}
     if use_cache:
         write_json_entry(net_path, net)
@@ -299,8 +297,6 @@ def trainer_power(trainer_cfg, engine_cfg=None, *, cache_dir=None, use_cache=Tru
     ``engine`` (the same keys for the engine's cells), ``memory`` (reads, writes, bits per
     step, per memory), ``ge``, ``ff``, ``memory_bits``, ``step_cycles``, ``compared``,
     ``sim_seconds``, ``synth_seconds``, ``cached``."""
-    import torch
-
     from zohw.cache import read_json_entry, write_json_entry
     from zohw.datasets import load_dataset
     from zohw.sw.train import init_weights, train_golden
@@ -325,8 +321,7 @@ def trainer_power(trainer_cfg, engine_cfg=None, *, cache_dir=None, use_cache=Tru
     t0 = time.monotonic()
     net = net_entry["netlist"]
     sim = GateSim(net)
-    with torch.no_grad():
-        init = init_weights(cfg).tolist()
+    init = init_weights(cfg).tolist()
     res = run_trainer_stimulus(sim, cfg, data, golden, init,
                                progress=lambda m: say(f"{name}: {m}"))
     sim_seconds = round(time.monotonic() - t0, 1)
@@ -373,7 +368,8 @@ def trainer_power_rows(trainer_cfg, engine_cfgs, **kwargs):
     """:func:`trainer_power` of ``trainer_cfg`` with each engine of ``engine_cfgs``
     (``{label: EngineConfig}``), plus ``ratio`` (total power / the cheapest Gaussian
     strategy's, from the registry: :func:`.power.relative_power`), ``gated_ratio`` and
-    ``engine_share`` (the engine's part of the total)."""
+    ``engine_share`` (the engine's part of the total) and ``energy_per_step`` (total ×
+    cycles of the step, NAND2-toggle equivalents)."""
     from .power import relative_power
 
     from zohw.strategies import REGISTRY
@@ -386,6 +382,7 @@ def trainer_power_rows(trainer_cfg, engine_cfgs, **kwargs):
     for label, r in rows.items():
         r["ratio"], r["gated_ratio"] = ratio[label], gated[label]
         r["engine_share"] = round(r["engine"]["total_power"] / r["total_power"], 4)
+        r["energy_per_step"] = round(r["total_power"] * r["step_cycles"])
     return rows
 
 
