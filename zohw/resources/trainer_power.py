@@ -145,7 +145,7 @@ def engine_cells(sim, netlist, inputs, prefix="engine."):
     n = len(sim.values)
     named, boundary = np.zeros(n, bool), np.zeros(n, bool)
     for name, bits in netlist["names"].items():
-        bits = [b for b in bits if isinstance(b, int)]
+        bits = [b for b in bits if isinstance(b, int) and b < n]   # dangling nets: none
         if name.startswith(prefix):
             named[bits] = True
         if name in {prefix + i for i in inputs}:
