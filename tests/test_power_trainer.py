@@ -204,6 +204,7 @@ def test_resources_design_trainer_power_report(small, monkeypatch, tmp_path, cap
     (["--design", "trainer", "--power", "--power-cycles", "99"],
      "power_cycles does not apply to --design trainer"),
     (["--design", "trainer", "--rng", "nope"], "rng must be 'all' or a list of"),
+    (["--design", "trainer", "--jobs", "2"], "jobs does not apply to --design trainer"),
 ])
 def test_resources_design_trainer_bad_input(argv, message, monkeypatch, capsys):
     def boom(*a, **k):

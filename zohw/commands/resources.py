@@ -213,10 +213,11 @@ def run_trainer(args):
     for opt, given in (("sweep", bool(args.sweep)), ("fmax", args.fmax),
                        ("liberty", args.liberty is not None),
                        ("power_cycles", str(args.power_cycles) != "1024"),
-                       ("plot", args.plot is not None)):
+                       ("plot", args.plot is not None), ("jobs", args.jobs is not None)):
         if given:
             raise UsageError(f"{opt} does not apply to --design trainer (the trainer is "
-                             f"measured over one training step on {tp.TARGET})")
+                             f"measured over one training step on {tp.TARGET}, one strategy "
+                             f"after another)")
     specs = rp.parse_rng(args.rng)
     if args.scaling is not None and args.scaling not in SCALINGS:
         raise UsageError(f"scaling must be one of {', '.join(SCALINGS)}, not {args.scaling!r}")
