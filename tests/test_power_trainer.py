@@ -173,6 +173,7 @@ def test_ratio_to_the_cheapest_gaussian_trainer_from_the_registry(small, monkeyp
         "gauss-clt": 1.5, "gauss-icdf": 1.0, "pezo-otf": 0.95, "rademacher": 0.9}
     assert rows["pezo-otf"]["gated_ratio"] == 0.95       # (total/2 - 100 + 100) / 1000
     assert rows["rademacher"]["engine_share"] == 0.01
+    assert rows["rademacher"]["energy_per_step"] == round(1800.0 * small["step_cycles"])
     with pytest.raises(ValueError, match="no baseline among"):
         tp.trainer_power_rows(SMALL, {"pezo-otf": engines["pezo-otf"]})
 

@@ -368,8 +368,8 @@ def trainer_power_rows(trainer_cfg, engine_cfgs, **kwargs):
     """:func:`trainer_power` of ``trainer_cfg`` with each engine of ``engine_cfgs``
     (``{label: EngineConfig}``), plus ``ratio`` (total power / the cheapest Gaussian
     strategy's, from the registry: :func:`.power.relative_power`), ``gated_ratio`` and
-    ``engine_share`` (the engine's part of the total) and ``energy_per_step`` (total ×
-    cycles of the step, NAND2-toggle equivalents)."""
+    ``engine_share`` (the engine's part of the total), ``engine_ge_share`` (of the GE) and
+    ``energy_per_step`` (total × cycles of the step, NAND2-toggle equivalents)."""
     from .power import relative_power
 
     from zohw.strategies import REGISTRY
@@ -383,6 +383,7 @@ def trainer_power_rows(trainer_cfg, engine_cfgs, **kwargs):
         r["ratio"], r["gated_ratio"] = ratio[label], gated[label]
         r["engine_share"] = round(r["engine"]["total_power"] / r["total_power"], 4)
         r["energy_per_step"] = round(r["total_power"] * r["step_cycles"])
+        r["engine_ge_share"] = round(r["engine"]["ge"] / r["ge"], 4)
     return rows
 
 
@@ -462,7 +463,7 @@ def render_trainer_markdown(report, *, heading_level=2):
              f"{m['memory_bit_weight']:g} per bit read or written. A relative estimate "
              "(docs/power.md).", "",
              "| strategy | GE | FF | memory bits | cycles/step | logic | clock | memory | "
-             "total | gated | engine (share) | engine GE | × Gaussian | gated × |",
+             "total | gated | engine (share) | engine GE (share) | × Gaussian | gated × |",
              "|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for r in report["rows"]:
         e = r["engine"]
@@ -471,7 +472,8 @@ def render_trainer_markdown(report, *, heading_level=2):
             f"{r['step_cycles']} | {_n(r['power_logic'])} | {_n(r['power_clock'])} | "
             f"{_n(r['memory_power'])} | {_n(r['total_power'])} | "
             f"{_n(r['power_gated'] + r['memory_power'])} | {_n(e['total_power'])} "
-            f"({100 * r['engine_share']:.1f} %) | {_n(e['ge'])} | {r['ratio']:.3f} | "
+            f"({100 * r['engine_share']:.1f} %) | {_n(e['ge'])} "
+            f"({100 * r['engine_ge_share']:.1f} %) | {r['ratio']:.3f} | "
             f"{r['gated_ratio']:.3f} |")
     lines += ["", f"*× Gaussian*: total (gates + memory) / the cheapest Gaussian strategy's "
               f"trainer (`{report['baseline']}`); *gated*: with ideal clock gating. Every row's "
