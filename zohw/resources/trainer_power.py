@@ -278,8 +278,11 @@ def _key(cfg, net_entry):
     from .asic import GENERIC_LIBERTY, liberty_hash
     from .synth import yosys_version
 
+    data = Path(str(cfg.dataset))          # a user's .npz: its content, not only its name
+    data_sha = hashlib.sha256(data.read_bytes()).hexdigest() if data.is_file() else None
     return hashlib.sha256(json.dumps({
         "format": TRAINER_POWER_FORMAT, "verilog": net_entry["verilog_sha256"],
+        "data": data_sha,
         "yosys": yosys_version(), "liberty": liberty_hash(GENERIC_LIBERTY),
         "clock_weight": CLOCK_WEIGHT, "memory_bit_weight": MEMORY_BIT_WEIGHT,
         "steps": MEASURED_STEPS, "config": cfg.config_hash, "run": cfg.run_dict()},
