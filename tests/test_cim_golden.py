@@ -34,12 +34,21 @@ def extreme_cases(cfg):
 def test_digits_defaults():
     c = DIGITS_CIM
     assert (c.rows, c.cols, c.weight_bits, c.cell_bits, c.input_bits, c.adc_bits,
-            c.input_mode, c.write_lanes, c.tile) == (65, 10, 12, 4, 4, 9, "serial", 1, "128x32")
+            c.input_mode, c.write_lanes, c.tile) == (65, 10, 12, 4, 4, 11, "serial", 1, "128x32")
     assert c.slices == 3 and c.input_passes == 4 and c.passes == 12
-    # the ADC is sized for the 128-row tile: 128 * 15 = 1920 < 2**11, 9 bits: 2 LSBs dropped
+    # the ADC is sized for the 128-row tile: 128 * 15 = 1920 < 2**11, 11 bits: exact
     assert (c.tile_rows, c.tile_cols, c.row_tiles, c.col_tiles, c.tiles) == (128, 32, 1, 1, 1)
     assert c.full_scale == 128 * 15 and c.column_sum_bits == 11
-    assert c.adc_shift == 2 and not c.adc_exact and not c.adc_can_clip
+    assert c.adc_shift == 0 and c.adc_exact and not c.adc_can_clip and c.error_bound == 0
+    # the cheaper 9-bit ADC drops 2 LSBs of the same full scale, without clipping
+    c9 = CIMConfig(adc_bits=9)
+    assert c9.adc_shift == 2 and not c9.adc_exact and not c9.adc_can_clip
+    # the derived resolution follows the tile, the cells and the input mode (bits of the full
+    # scale, at most 24): 64 x 15 = 960 (10 bits); 128 x 15 x 15 = 28800 (15 bits)
+    assert CIMConfig(tile="64x32").adc_bits == 10
+    assert CIMConfig(input_mode="parallel").adc_bits == 15
+    assert CIMConfig(tile="1024x4", weight_bits=16, cell_bits=8, input_bits=8,
+                     input_mode="parallel").adc_bits == 24
     assert c.utilisation == 65 * 10 / (128 * 32)
     assert c.result_bits == 22                      # |-2048 * 65 * 15| < 2**21
     # the latency belongs to the macro implementation, not to the configuration
@@ -60,7 +69,8 @@ def test_digits_defaults():
     ({"adc_bits": 0}, "adc_bits must be an integer from 1 to 24, not 0"),
     ({"input_mode": "bitwise"}, "input_mode must be one of serial, parallel, not 'bitwise'"),
     ({"write_lanes": 65}, "write_lanes must be an integer from 1 to 64, not 65"),
-    ({"adc_shift": 3}, "adc_shift must be an integer from 0 to 2, not 3"),
+    ({"adc_shift": 1}, "adc_shift must be an integer from 0 to 0, not 1"),
+    ({"adc_bits": 9, "adc_shift": 3}, "adc_shift must be an integer from 0 to 2, not 3"),
     ({"tile": "128"}, "tile must be ROWSxCOLS with ROWS from 1 to 1024 and COLS from 1 to 1024 "
                       "(e.g. 128x32), not '128'"),
     ({"tile": "0x32"}, "tile must be ROWSxCOLS with ROWS from 1 to 1024 and COLS from 1 to "
@@ -129,9 +139,9 @@ def test_exact_when_adc_is_wide_enough(cfg):
 
 
 LOSSY = [
-    DIGITS_CIM,
+    CIMConfig(adc_bits=9),                                  # shift 2
     CIMConfig(adc_bits=6),
-    CIMConfig(input_mode="parallel"),                       # shift 6
+    CIMConfig(input_mode="parallel", adc_bits=9),           # shift 6
     CIMConfig(adc_bits=8, adc_shift=0),                     # clipping only
     CIMConfig(adc_bits=6, adc_shift=2),                     # truncation and clipping
     CIMConfig(input_mode="parallel", adc_bits=5, adc_shift=4),

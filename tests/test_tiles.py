@@ -95,7 +95,7 @@ def test_stacks_and_passes_follow_the_tiles():
     assert int(a.max()) <= cfg.full_scale
 
 
-@pytest.mark.parametrize("kw", TILED + [dict(rows=785, cols=10)],
+@pytest.mark.parametrize("kw", TILED + [dict(rows=785, cols=10, adc_bits=9)],
                          ids=lambda kw: CIMConfig(**kw).name)
 def test_tiled_loss_is_bounded(kw):
     """0 <= W^T x - Y <= error_bound (row_tiles times the one-tile bound)."""
@@ -152,11 +152,13 @@ def test_int8_and_float_gemms_agree(monkeypatch):
         cim.matrix_kernel.cache_clear()
 
 
-def test_default_tile_keeps_the_digits_arithmetic():
-    """The default 128x32 tile with its 9-bit ADC computes the 65-row digits layer exactly as
-    the array before tiling did (one 65-row column ADC of 8 bits, 2 LSBs dropped)."""
-    cfg = CIMConfig()
+def test_nine_bit_tile_keeps_the_pre_tiling_digits_arithmetic():
+    """The 128x32 tile with a 9-bit ADC computes the 65-row digits layer exactly as the array
+    before tiling did (one 65-row column ADC of 8 bits, 2 LSBs dropped); the default ADC
+    (11 bits) is exact."""
+    cfg = CIMConfig(adc_bits=9)
     old = CIMConfig(tile="65x10", adc_bits=8)
+    assert CIMConfig().adc_exact and CIMConfig().adc_bits == 11
     assert cfg.adc_shift == old.adc_shift == 2
     w, x = case(cfg, batch=8, seed=8)
     assert torch.equal(cim_matvec(cfg, w, x), scalar_reference(old, w, x, per_tile=False))

@@ -277,8 +277,11 @@ def test_mlp_layers_and_init():
     cfg = TrainerConfig(hidden=(16,))
     c1, c2 = cfg.layer_cims
     assert (c1.rows, c1.cols, c2.rows, c2.cols) == (65, 16, 17, 10)
-    # every layer's ADC is the tile's: 128 rows of 4-bit cells, 9 bits, 2 LSBs dropped
-    assert c1.adc_shift == c2.adc_shift == cfg.cim.adc_shift == 2
+    # every layer's ADC is the tile's: 128 rows of 4-bit cells, 11 bits (exact) by default;
+    # a 9-bit template drops 2 LSBs in every layer
+    assert c1.adc_bits == c2.adc_bits == 11 and c1.adc_shift == c2.adc_shift == 0
+    n1, n2 = TrainerConfig(hidden=(16,), cim=CIMConfig(adc_bits=9)).layer_cims
+    assert n1.adc_shift == n2.adc_shift == 2 and n1.adc_bits == n2.adc_bits == 9
     assert c1.tile == c2.tile == "128x32" and c1.write_lanes == c2.write_lanes == 16
     w = init_weights(cfg)
     assert torch.equal(w, init_weights(cfg))

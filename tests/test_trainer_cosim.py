@@ -34,11 +34,13 @@ TINY3 = str(Path(__file__).parent / "data" / "tiny3.npz")
 #: loss, ZO-SignSGD, decaying update shift, floor rounding, a saturating g (14 bits), uniform
 #: init, another engine strategy with P = 8, two write lanes (tails and a layer starting
 #: mid-transfer), 8x4 CIM tiles (2 x 2, 1 x 2 and 1 x 1 tiles per layer), bit-parallel CIM
-#: inputs (3 cycles per vector, as many as the 3 classes) — fewer steps.
+#: inputs (3 cycles per vector, as many as the 3 classes), a 9-bit ADC that truncates 2 LSBs of
+#: the tiles' 11-bit full scale — fewer steps.
 VARIANT = TrainerConfig(dataset=TINY3, hidden=(6, 5), hidden_shift=6, loss="mse",
                         update="sign", rounding="floor", lr_shift=1, lr_decay=7, init="uniform",
                         init_bits=6, batch=4, logit_shift=6, target=16, diff_bits=14, seed=7,
-                        write_lanes=2, cim=CIMConfig(input_mode="parallel", tile="8x4"),
+                        write_lanes=2,
+                        cim=CIMConfig(input_mode="parallel", tile="8x4", adc_bits=9),
                         engine=EngineConfig(strategy="gauss-clt", lanes=8))
 VARIANT_STEPS = 24
 

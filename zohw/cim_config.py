@@ -14,7 +14,8 @@ documented in ``docs/cim.md``; in short:
   into :attr:`CIMConfig.col_tiles` column tiles;
 * each pass produces one analog column sum per column *and row tile* (only that tile's rows),
   digitised by the tile's ADC that drops :attr:`CIMConfig.adc_shift` LSBs (truncation) and
-  saturates at ``2**adc_bits - 1`` (clipping); the default shift fits the tile's full scale;
+  saturates at ``2**adc_bits - 1`` (clipping); by default the ADC resolves the tile's full scale
+  (``adc_bits = column_sum_bits``: an exact conversion), a smaller ``adc_bits`` truncates;
 * the digital periphery shift-adds the reconstructed partial sums of every tile, adds the row
   tiles' results exactly and subtracts the offset term ``2**(weight_bits - 1) * sum(x)``.
 """
@@ -25,16 +26,19 @@ from dataclasses import dataclass
 
 from zohw.configbase import Config, ConfigError, param
 
-__all__ = ["INPUT_MODES", "DEFAULT_TILE", "TILE_ROWS_MAX", "TILE_COLS_MAX", "CIMConfig",
+__all__ = ["INPUT_MODES", "DEFAULT_TILE", "TILE_ROWS_MAX", "TILE_COLS_MAX", "ADC_BITS_MAX",
+           "CIMConfig",
            "DIGITS_CIM", "parse_tile"]
 
 INPUT_MODES = ("serial", "parallel")
 #: The default macro: 128 rows (a 65-row digits layer fits one row tile) × 32 columns
-#: (docs/cim.md: published CIM macros have 64-256 rows); with the default 9-bit ADC a tile
-#: drops 2 LSBs of its 11-bit full scale, the digits layer's arithmetic before tiling.
+#: (docs/cim.md: published CIM macros have 64-256 rows); its ADC resolves the 11-bit full
+#: scale by default (adc_bits derived: docs/cim.md, "ADC resolution").
 DEFAULT_TILE = "128x32"
 TILE_ROWS_MAX = 1024
 TILE_COLS_MAX = 1024
+#: Largest ADC resolution.
+ADC_BITS_MAX = 24
 _TILE_RE = re.compile(r"([0-9]+)x([0-9]+)")
 
 
@@ -56,6 +60,11 @@ def _signed_width(lo, hi):
     return n
 
 
+def _default_adc_bits(c):
+    """the tile's column_sum_bits (at most 24): an exact conversion of every column sum"""
+    return min(c.column_sum_bits, ADC_BITS_MAX)
+
+
 def _default_adc_shift(c):
     """the shift that maps the full-scale column sum onto the ADC range without clipping"""
     return c.default_adc_shift
@@ -70,10 +79,12 @@ class CIMConfig(Config):
     of the configuration: it belongs to the macro implementation (e.g.
     :attr:`zohw.hw.cim.BehaviouralCIMMacro.cycles_per_vector`).
 
-    ``adc_shift`` left None derives ``max(0, bitlength(full_scale) - adc_bits)`` from the
-    *tile's* full scale ``tile_rows * cell_max * plane_max`` (a macro's ADC is sized for its
-    own rows, whatever the layer); a smaller value makes the ADC finer but lets large column
-    sums clip.
+    ``adc_bits`` left None derives the tile's :attr:`column_sum_bits` (the bits of its full
+    scale ``tile_rows * cell_max * plane_max``: an exact conversion; 11 for the default
+    128-row tile of 4-bit cells with bit-serial inputs). ``adc_shift`` left None derives
+    ``max(0, bitlength(full_scale) - adc_bits)`` from the *tile's* full scale (a macro's ADC is
+    sized for its own rows, whatever the layer); a smaller value makes the ADC finer but lets
+    large column sums clip.
     """
 
     rows: int = param(65, lo=1, hi=8192, help="array rows = length of the input vector")
@@ -82,9 +93,12 @@ class CIMConfig(Config):
     cell_bits: int = param(4, lo=1, hi=8,
                            help="bits stored per (multi-level) cell, a divisor of weight_bits")
     input_bits: int = param(4, lo=1, hi=8, help="bits of an unsigned input element")
-    adc_bits: int = param(9, lo=1, hi=24, metavar="BITS",
-                          help="resolution of a tile's column ADC (9: a 128-row tile keeps the "
-                               "LSB of an 8-bit ADC on 65 rows)")
+    adc_bits: int | None = param(None, derive=_default_adc_bits, lo=1, hi=ADC_BITS_MAX,
+                                 metavar="BITS",
+                                 help="resolution of a tile's column ADC (fewer bits than the "
+                                      "tile's column sums truncate: 9 on the 128x32 tile drops "
+                                      "2 LSBs and costs MNIST-5k linear 2-3 points, "
+                                      "docs/accuracy-mnist-diagnosis.md)")
     input_mode: str = param("serial", choices=INPUT_MODES,
                             help="serial: one input bit-plane per pass; parallel: the whole "
                                  "input in one pass")
