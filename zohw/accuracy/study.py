@@ -313,6 +313,17 @@ def rtl_cell(method):
     return f"**FAILED**: seed {seeds}, {v['mismatches']} mismatches"
 
 
+def _adc_text(cim):
+    """``", 11-bit ADC per 128x32 tile (exact)"``: the CIM conversion of a study's model."""
+    if not cim or cim.get("adc_bits") is None:
+        return ""
+    from zohw.cim_config import CIMConfig
+    c = CIMConfig.from_dict(cim)
+    how = ("exact" if c.adc_exact else
+           f"drops {c.adc_shift} of {c.column_sum_bits} bits" if c.adc_shift else "clips")
+    return f", {c.adc_bits}-bit ADC per {c.tile} tile ({how})"
+
+
 def render_markdown(report, heading_level=2):
     h = "#" * heading_level
     s = report["summary"]
@@ -327,6 +338,7 @@ def render_markdown(report, heading_level=2):
             f"MLP {model['shape']} (ReLU, requantised)")
     pool = (f", inputs pooled {ds['input_pool']}×{ds['input_pool']}"
             if ds.get("input_pool", 1) > 1 else "")
+    pool += _adc_text(cfg.get("cim"))
     lines = [
         f"{h} {name} accuracy after {report['steps']:,} steps".replace(",", "\u202f"),
         "",
