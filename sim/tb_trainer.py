@@ -1,21 +1,22 @@
 """cocotb testbench: run whole ZO training steps on the RTL trainer and compare every step.
 
-The DUT is :class:`zohw.hw.trainer.ZOTrainer` (top level ``zohw_trainer``), normally inside the
+The DUT is :class:`zohw.hw.trainer.ZOTrainer` (top level ``zohw_trainer``) inside the
 simulation wrapper of :func:`zohw.sim.trainer.wrapper_verilog` (top level ``zohw_trainer_sim``:
-power-on reset, checkpoint registers). The testbench
+power-on reset, its own clock, step log, checkpoint registers). The testbench
 
-1. resets the design (or waits out the wrapper's power-on reset) and loads the train set into
-   the sample memory over the ``samples`` stream,
-   one transfer per sample (cycle-driven: a one-off);
+1. waits out the wrapper's power-on reset and loads the train set into the sample memory over
+   the ``samples`` stream, one transfer per sample (cycle-driven: a one-off);
 2. writes the initial weights through the ``init_*`` port (one weight per cycle);
-3. sets ``seed`` and ``steps`` and pulses ``start``;
-4. awaits **one event per step** — the rising edge of ``step_done`` — and, after ``ReadOnly``,
-   reads ``step``, ``l_plus``, ``l_minus``, ``g``, ``step_cycles`` and ``cycles``. No Python
-   runs per clock while the steps run: the clock is cocotb's GPI (C) clock. At the checkpoints
-   (after n steps, for each n in ``checkpoints``) it reads the wrapper's copy of every weight
-   and write count (``ck_weights``, ``ck_counts``, taken in step n - 1's ``step_done`` cycle)
-   at the next step's event; about four times a second it appends ``{"steps", "cycles",
-   "wall"}`` to ``progress_file`` (the host's progress callback reads it);
+3. sets ``seed``, ``steps`` and ``log_every`` and pulses ``start``;
+4. wakes **once per ``log_every`` steps** (up to 64) — the rising edge of the wrapper's
+   ``log_pub`` — and reads that many records of ``step``, ``l_plus``, ``l_minus``, ``g``,
+   ``step_cycles`` and ``cycles`` from the step log in one read. No Python runs per clock or
+   per step while the steps run: the clock is the model's own. At
+   the checkpoints (after n steps, for each n in ``checkpoints``) it reads the wrapper's copy
+   of every weight and write count (``ck_weights``, ``ck_counts``, taken in step n - 1's
+   ``step_done`` cycle) at the first batch ending at or after it; about four times a second it
+   appends ``{"steps", "cycles", "wall"}`` to ``progress_file`` (the host's progress callback
+   reads it);
 5. after ``done``, reads back every weight and every write count through ``rb_*``.
 
 The scoreboard compares L+, L− and g of every step and, at the end, every weight and every
@@ -30,10 +31,12 @@ Arguments come as JSON (:func:`zohw.sim.kit.tb_args`)::
      "report_limit": 16,
      "until_stopped": false,        # steps = 0 (run until stopped), stop pulsed during the
                                     # last step
-     "reset_cycles": 3,             # the wrapper's power-on reset (0: pulse rst)
+     "reset_cycles": 3,             # the wrapper's power-on reset
      "checkpoints": [1000, 2000],   # step counts whose state is read mid-run
      "weight_bits": 12,
-     "progress_file": "/path/progress.jsonl"}
+     "progress_file": "/path/progress.jsonl",
+     "log_every": 64,               # steps per wake-up (at most the log's 64 slots)
+     "log_fields": [["step", 32, false], ...]}   # a record's fields from bit 0
 
 and the bulk data (:func:`zohw.sim.kit.tb_data`) is ``{"payloads": [packed sample payload,
 ...], "expected": {"init_weights", "l_plus", "l_minus", "g", "weights", "write_counts"}}``.
@@ -52,17 +55,17 @@ import json
 import time
 
 import cocotb
-from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, First, ReadOnly, RisingEdge, Timer
 
 from zohw.sim.kit import (CLOCK_PERIOD_NS, Scoreboard, StreamSource, format_mismatch,
-                          pulse_reset, read, run_recorded, sim_cycle, tb_args, tb_data, unpack)
+                          read, run_recorded, sim_cycle, tb_args, tb_data, unpack)
 
 
 DEFAULTS = {"steps": 1, "seed": 1, "d": None, "readback_latency": 1,
             "step_timeout_cycles": 1_000_000, "report_limit": 16, "until_stopped": False,
-            "reset_cycles": 0,
-            "checkpoints": [], "weight_bits": None, "progress_file": None}
+            "reset_cycles": 3,
+            "checkpoints": [], "weight_bits": None, "progress_file": None,
+            "log_every": 1, "log_fields": []}
 
 
 class TrainerTB:
@@ -92,21 +95,15 @@ class TrainerTB:
         dut.rb_addr.value = 0
         if not self.args["reset_cycles"]:
             dut.rst.value = 1
-        # The GPI (C++) clock: no Python runs per clock edge.
-        self.clock = Clock(dut.clk, CLOCK_PERIOD_NS, unit="ns", impl="gpi")
 
     def cycle_now(self):
         return sim_cycle()
 
     async def reset(self):
-        self.clock.start()
-        if self.args["reset_cycles"]:
-            # the wrapper's power-on reset (zohw.sim.trainer.wrapper_verilog): rst is no
-            # top-level input, so Verilator need not re-evaluate the logic it reaches on
-            # every clock edge
-            await ClockCycles(self.dut.clk, self.args["reset_cycles"] + 1)
-        else:
-            await pulse_reset(self.dut)
+        """Wait out the wrapper's power-on reset (:func:`zohw.sim.trainer.wrapper_verilog`:
+        ``rst`` is no top-level input, so Verilator need not re-evaluate the logic it reaches
+        on every clock edge; the wrapper drives ``clk`` too: no Python per clock edge)."""
+        await ClockCycles(self.dut.clk, self.args["reset_cycles"] + 1)
 
     async def load_samples(self):
         """One transfer per sample, without gaps."""
@@ -133,70 +130,96 @@ class TrainerTB:
         await RisingEdge(dut.clk)
 
     async def run_steps(self):
+        """Start the run and take the wrapper's step log: one wake-up per ``log_every`` steps
+        (:func:`zohw.sim.trainer.wrapper_verilog`), the last unfinished batch after the last
+        step."""
         a = self.args
         dut = self.dut
-        exp = self.expected
+        steps, every = a["steps"], a["log_every"]
         until_stopped = a["until_stopped"]
+        dut.log_every.value = every
         dut.seed.value = a["seed"] & 0xFFFF_FFFF
-        dut.steps.value = 0 if until_stopped else a["steps"]
+        dut.steps.value = 0 if until_stopped else steps
         dut.start.value = 1
         await RisingEdge(dut.clk)
         dut.start.value = 0
-        if until_stopped and a["steps"] == 1:
+        if until_stopped and steps == 1:
             await self.pulse_stop()
         self.start_cycle = self.cycle_now()
         t0 = time.monotonic()
-        step_done = RisingEdge(dut.step_done)
-        timeout = a["step_timeout_cycles"] * CLOCK_PERIOD_NS
-        # checkpoint after n steps: the wrapper copies the state in the step_done cycle of
-        # step n - 1; it is read at the next step's event
+        published = RisingEdge(dut.log_pub)
+        timeout = Timer(every * a["step_timeout_cycles"] * CLOCK_PERIOD_NS, unit="ns")
+        # a checkpoint after n steps: the wrapper copies the state in the step_done cycle of
+        # step n - 1 (ck_step); it is read at the first batch ending at or after that step
         targets = [n - 1 for n in a["checkpoints"]]
-        pending = None
         if targets:
             dut.ck_step.value = targets[0]
         reported = t0
-        for s in range(a["steps"]):
-            fired = await First(step_done, Timer(timeout, unit="ns"))
-            if fired is not step_done:
-                raise AssertionError(f"step {s}: no step_done within {a['step_timeout_cycles']} "
-                                     "cycles")
-            if pending is not None:
-                dut.ck_step.value = pending
-                pending = None
-            await ReadOnly()
-            if targets and s == targets[0] + 1:
-                self.read_checkpoint(s)
-                targets.pop(0)
-                pending = targets[0] if targets else 0xFFFF_FFFF
+        done = 0
+        while done + every <= steps:
+            if await First(published, timeout) is not published:
+                raise AssertionError(f"step {done}: no step_done within "
+                                     f"{a['step_timeout_cycles']} cycles")
+            read_only = await self.settled()
+            self.take_records(read(dut.log_out), every, done)
+            done += every
+            if targets and targets[0] < done:
+                while targets and targets[0] < done:
+                    self.read_checkpoint(targets.pop(0) + 1)
+                if read_only:                    # no writes in the read-only phase
+                    await RisingEdge(dut.clk)
+                dut.ck_step.value = targets[0] if targets else 0xFFFF_FFFF
             now = time.monotonic()
             if now - reported >= 0.25:
-                self.report_progress(s + 1, now - t0)
+                self.report_progress(done, now - t0)
                 reported = now
-            step = read(dut.step)
-            lp = read(dut.l_plus, signed=True)
-            lm = read(dut.l_minus, signed=True)
-            g = read(dut.g, signed=True)
-            got = self.got
-            got["step"].append(step)
-            got["l_plus"].append(lp)
-            got["l_minus"].append(lm)
-            got["g"].append(g)
-            got["step_cycles"].append(read(dut.step_cycles))
-            got["cycles"].append(read(dut.cycles))
-            self.sb.check(s, step, step=s, quantity="step index")
-            self.sb.check(exp["l_plus"][s], lp, step=s, quantity="L+")
-            self.sb.check(exp["l_minus"][s], lm, step=s, quantity="L-")
-            self.sb.check(exp["g"][s], g, step=s, quantity="g")
-            if until_stopped and s == a["steps"] - 2:
+            if until_stopped and done == steps - 1:
                 await self.pulse_stop()          # the trainer stops after the next step
+        if done < steps:                         # the unfinished batch, after the last step
+            if not read(dut.done):
+                if await First(RisingEdge(dut.done), timeout) is timeout:
+                    raise AssertionError(f"step {done}: no step_done within "
+                                         f"{a['step_timeout_cycles']} cycles")
+            await RisingEdge(dut.clk)
+            await ReadOnly()
+            n = read(dut.log_n)
+            if n != steps - done:
+                raise AssertionError(f"the step log holds {n} steps after step {done}, "
+                                     f"expected {steps - done}")
+            self.take_records(read(dut.log_fill), n, done)
+            while targets:
+                self.read_checkpoint(targets.pop(0) + 1)
         self.run_wall = time.monotonic() - t0
         self.run_cycles = self.cycle_now() - self.start_cycle
-        self.report_progress(a["steps"], self.run_wall)
+        self.report_progress(steps, self.run_wall)
         await RisingEdge(dut.clk)
         await ReadOnly()
         if read(dut.done) != 1 or read(dut.busy) != 0:
             # the last step_done follows the last step's last cycle, when done is already set
             raise AssertionError("trainer not done after the last step")
+
+    async def settled(self):
+        """Wait until the values of this time step are settled; True if that entered the
+        read-only phase. Verilator calls value-change callbacks after the whole evaluation
+        (settled); other simulators may call them earlier."""
+        if cocotb.SIM_NAME.lower() == "verilator":
+            return False
+        await ReadOnly()
+        return True
+
+    def take_records(self, raw, count, first):
+        """Decode and check the first ``count`` records (slots) of a step-log register
+        ``raw``: steps ``first`` … ``first + count - 1``, oldest first."""
+        fields = self.args["log_fields"]
+        got, exp, sb = self.got, self.expected, self.sb
+        for s in range(first, first + count):
+            for name, width, signed in fields:
+                got[name].append(unpack(raw, 1, width, signed)[0])
+                raw >>= width
+            sb.check(s, got["step"][-1], step=s, quantity="step index")
+            sb.check(exp["l_plus"][s], got["l_plus"][-1], step=s, quantity="L+")
+            sb.check(exp["l_minus"][s], got["l_minus"][-1], step=s, quantity="L-")
+            sb.check(exp["g"][s], got["g"][-1], step=s, quantity="g")
 
     def read_checkpoint(self, steps):
         """The wrapper's copy of every weight and write count after ``steps`` steps."""

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from zohw.cache import CacheEntry, cache_root
+from zohw.sim.kit import CLOCK_PERIOD_NS
 from zohw.io import run_directory
 from zohw.train_config import TrainerConfig
 
@@ -34,6 +35,7 @@ __all__ = ["TB_MODULE", "TOPLEVEL", "WRAPPER_TOPLEVEL", "TRAINER_OPT",
            "CHECKPOINT_EVERY",
            "hardware_key", "design", "design_verilog", "wrapper_verilog", "checkpoint_cells",
            "checkpoint_steps", "golden_checkpoints", "pack_samples", "run_trainer_cosim",
+           "LOG_FIELDS", "LOG_DEPTH", "log_fields", "log_batch",
            "source_digest"]
 
 TB_MODULE = "zohw.sim.tb_trainer"
@@ -163,12 +165,38 @@ def checkpoint_cells(cfg: TrainerConfig, verilog):
     return names
 
 
+#: Per-step outputs the wrapper's step log records (:func:`wrapper_verilog`), in record order
+#: from bit 0, with their signedness; the testbench decodes them with :func:`log_fields`.
+LOG_FIELDS = (("step", False), ("l_plus", True), ("l_minus", True), ("g", True),
+              ("step_cycles", False), ("cycles", False))
+#: Steps the step log holds: the testbench wakes once per up to this many steps.
+LOG_DEPTH = 64
+
+
+def log_fields(ports):
+    """``[[name, width, signed], ...]`` of :data:`LOG_FIELDS` for the trainer's ``ports``."""
+    widths = {n: w for n, _, w in ports}
+    return [[name, widths[name], signed] for name, signed in LOG_FIELDS]
+
+
 def wrapper_verilog(verilog, ports, cfg=None, checkpoints=True):
-    """``(verilog, port names)``: ``verilog`` (module :data:`TOPLEVEL`) and a wrapper module
-    :data:`WRAPPER_TOPLEVEL` with the same ports but ``rst``, which a power-on counter drives
-    for :data:`RESET_CYCLES` cycles. Why: Amaranth's next-state logic reads ``rst``; as a
-    top-level input it makes Verilator re-evaluate all that logic on every clock edge (its
-    input-combinational region): 3 times slower for the trainer.
+    """``(verilog, port names, checkpoints?)``: ``verilog`` (module :data:`TOPLEVEL`) and a
+    wrapper module :data:`WRAPPER_TOPLEVEL` with the same ports but ``rst``, which a power-on
+    counter drives for :data:`RESET_CYCLES` cycles. Why: Amaranth's next-state logic reads
+    ``rst``; as a top-level input it makes Verilator re-evaluate all that logic on every clock
+    edge (its input-combinational region): 3 times slower for the trainer.
+
+    **Clock**: ``clk`` is an output the wrapper drives itself (period
+    :data:`zohw.sim.kit.CLOCK_PERIOD_NS`; the model is built with ``timing``): no simulator
+    callback per clock edge — 1.2–1.4 times the speed of cocotb's GPI clock for the trainer
+    (docs/cosim.md).
+
+    **Step log**: in every ``step_done`` cycle the wrapper writes one record of
+    :data:`LOG_FIELDS` to slot ``log_n`` of ``log_fill``; with the ``log_every``-th record (an
+    input, 1 to :data:`LOG_DEPTH`) it copies the batch to ``log_out`` instead and pulses
+    ``log_pub`` one cycle later, so the testbench wakes once per ``log_every`` steps and reads
+    them all (slots 0 … ``log_every`` - 1 of ``log_out``, oldest first); the ``log_n`` records
+    of an unfinished batch are slots 0 … ``log_n`` - 1 of ``log_fill``.
 
     With ``cfg`` (and the behavioural macro's weight cells in the design) the wrapper also
     takes a **checkpoint**: in the ``step_done`` cycle of step ``ck_step`` (an input) it copies
@@ -182,10 +210,39 @@ def wrapper_verilog(verilog, ports, cfg=None, checkpoints=True):
         if name == "rst":
             continue
         rng = f"[{width - 1}:0] " if width > 1 else ""
-        decls.append(f"  {direction} wire {rng}{name}")
+        if name == "clk":
+            decls.append("  output reg clk")
+        else:
+            decls.append(f"  {direction} wire {rng}{name}")
         conns.append(f"    .{name}({name})")
         names.append(name)
-    body = []
+    body = ["  initial clk = 1'b0;", f"  always #{CLOCK_PERIOD_NS // 2} clk = ~clk;"]
+    fields = log_fields(ports)
+    rec = sum(w for _, w, _ in fields)
+    total = LOG_DEPTH * rec
+    nbits = LOG_DEPTH.bit_length()
+    record = ", ".join(name for name, _, _ in reversed(fields))
+    decls.append(f"  input wire [{nbits - 1}:0] log_every")
+    names += ["log_every", "log_fill", "log_out", "log_n", "log_pub"]
+    # records go to slot log_n (no shift of the whole log per step; a wire or a shift of
+    # 11 kbit would cost Verilator more than the step's logic)
+    body += [f"  reg [{total - 1}:0] log_fill = {total}'d0;",
+             f"  reg [{total - 1}:0] log_out = {total}'d0;",
+             f"  reg [{nbits - 1}:0] log_n = {nbits}'d0;", "  reg log_pub = 1'b0;",
+             "  always @(posedge clk) begin",
+             "    log_pub <= 1'b0;",
+             "    if (step_done) begin",
+             f"      if (log_n + {nbits}'d1 == log_every) begin",
+             "        log_out <= log_fill;",
+             f"        log_out[log_n * {rec} +: {rec}] <= {{{record}}};",
+             f"        log_n <= {nbits}'d0;",
+             "        log_pub <= 1'b1;",
+             "      end else begin",
+             f"        log_fill[log_n * {rec} +: {rec}] <= {{{record}}};",
+             f"        log_n <= log_n + {nbits}'d1;",
+             "      end",
+             "    end",
+             "  end"]
     cells = checkpoint_cells(cfg, verilog) if cfg is not None and checkpoints else None
     if cells is not None:
         from zohw.hw.write_pipeline import Banking
@@ -212,7 +269,20 @@ def wrapper_verilog(verilog, ports, cfg=None, checkpoints=True):
         *body,
         f"  {TOPLEVEL} trainer (", ",\n".join(conns + ["    .rst(rst)"]), "  );",
         "endmodule", ""])
-    return verilog + "\n" + wrapper, names, cells is not None
+    # delays need a time unit in every simulator; first, so that it covers every module
+    return "`timescale 1ns/1ps\n" + verilog + "\n" + wrapper, names, cells is not None
+
+
+def log_batch(checkpoints=(), until_stopped=False):
+    """Steps per step-log batch (the wrapper's ``log_every``): :data:`LOG_DEPTH`, at most the
+    gap between two checkpoints (a checkpoint is read at the first batch that ends at or
+    after it, and the next one must not have passed by then), 1 when the testbench must act
+    in a given step (``until_stopped``: it pulses ``stop`` during the last step)."""
+    if until_stopped:
+        return 1
+    targets = sorted(n - 1 for n in checkpoints)
+    gaps = [b - a for a, b in zip(targets, targets[1:])]
+    return max(1, min([LOG_DEPTH, *gaps]))
 
 
 def checkpoint_steps(steps, every):
@@ -327,7 +397,7 @@ def pack_samples(x, y, input_bits, features=None):
 def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, data=None,
                       capacity=None, report_limit=16, timeout_s=None, progress=None,
                       golden=None, fast_model=True, until_stopped=False,
-                      opt=None, wrapped=True, checkpoint_every=CHECKPOINT_EVERY,
+                      opt=None, checkpoint_every=CHECKPOINT_EVERY,
                       on_progress=None, simulator="verilator", waves=False,
                       waves_dir=None) -> dict:
     """Run ``steps`` training steps (default ``cfg.steps``) on the RTL and on the golden model,
@@ -339,9 +409,9 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
     builds the Verilator model with only its ports public; False makes every signal public
     (slower). ``until_stopped`` starts the RTL with ``steps = 0`` (run until stopped) and
     pulses ``stop`` during the last step instead. ``opt`` is the C++ optimisation level of the
-    model (None: :func:`trainer_opt` of the run's cycles). ``wrapped`` simulates the trainer
-    inside :func:`wrapper_verilog`'s wrapper (the
-    fast model, with checkpoints); False simulates the bare trainer. ``checkpoint_every``: every
+    model (None: :func:`trainer_opt` of the run's cycles). The trainer runs inside
+    :func:`wrapper_verilog`'s wrapper (its own clock, power-on reset, step log, checkpoints).
+    ``checkpoint_every``: every
     weight and write count are also compared after every that many steps (None or 0: only at
     the end; needs the wrapper and the behavioural CIM macro). ``on_progress(steps_done,
     steps, sim_cycles_per_second)`` is called from a helper thread about twice a second while
@@ -386,15 +456,12 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
     say("generating Verilog")
     verilog, port_spec, verilog_seconds = design(cfg, capacity)
     checkpoints = []
-    if wrapped:
-        verilog, port_names, can_checkpoint = wrapper_verilog(
-            verilog, port_spec, cfg,
-            checkpoints=bool(planned) and not until_stopped or cfg.params <= CHECKPOINT_WEIGHTS)
-        toplevel = WRAPPER_TOPLEVEL
-        if can_checkpoint and not until_stopped:
-            checkpoints = planned
-    else:
-        port_names, toplevel = [p[0] for p in port_spec], TOPLEVEL
+    verilog, port_names, can_checkpoint = wrapper_verilog(
+        verilog, port_spec, cfg,
+        checkpoints=bool(planned) and not until_stopped or cfg.params <= CHECKPOINT_WEIGHTS)
+    toplevel = WRAPPER_TOPLEVEL
+    if can_checkpoint and not until_stopped:
+        checkpoints = planned
     rtl = TrainerPlan(cfg, capacity=capacity)
     if opt is None:
         opt = trainer_opt(steps * rtl.cycles_per_step)
@@ -413,9 +480,11 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
             "readback_latency": rtl.readback_latency,
             "step_timeout_cycles": 4 * rtl.cycles_per_step + 100_000,
             "report_limit": report_limit, "until_stopped": until_stopped,
-            "reset_cycles": RESET_CYCLES if wrapped else 0,
+            "reset_cycles": RESET_CYCLES,
             "checkpoints": checkpoints, "weight_bits": cfg.cim.weight_bits,
-            "progress_file": str(progress_path)}
+            "progress_file": str(progress_path),
+            "log_every": log_batch(checkpoints, until_stopped),
+            "log_fields": log_fields(port_spec)}
     bulk = {"payloads": pack_samples(data.x_train, data.y_train, cfg.cim.input_bits,
                                      cfg.inputs),
             "expected": expected}
@@ -429,7 +498,8 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
     try:
         tb, run = run_testbench(verilog, toplevel, TB_MODULE, args, data=bulk,
                                 public=port_names if fast_model else "all", opt=opt,
-                                timeout_s=timeout_s, progress=progress, simulator=simulator)
+                                timeout_s=timeout_s, progress=progress, simulator=simulator,
+                                timing=True)
     finally:
         watcher.stop()
     # not in the finally: on an interrupt the (daemon) golden thread is abandoned, not awaited
@@ -461,7 +531,7 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
             verilog, toplevel, TB_MODULE, args, data=bulk, key="step", key_bits=32, lo=lo,
             hi=hi, name=f"{toplevel}-step{failing}.fst", simulator=simulator,
             public=port_names if fast_model else "all", waves_dir=waves_dir,
-            timeout_s=timeout_s, progress=progress), "step": failing}
+            timeout_s=timeout_s, progress=progress, timing=True), "step": failing}
 
     predicted = predicted_cycles_per_step(cfg)
     sc = [c for c in tb["step_cycles"] if c is not None]

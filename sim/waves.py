@@ -143,7 +143,7 @@ def trainer_window(first_mismatches, steps):
 
 def rerun_with_waves(verilog, toplevel, test_module, args, *, key, key_bits, lo, hi, name,
                      simulator, data=None, files=None, public="all", waves_dir=None,
-                     timeout_s=None, progress=None):
+                     timeout_s=None, progress=None, timing=False):
     """Rerun the testbench ``test_module`` (as :func:`zohw.sim.host.run_testbench` would) on a
     traced model of ``verilog`` with the window ``lo <= key <= hi`` and keep the FST file as
     ``name`` (in ``waves_dir``, else in the rerun's run directory).
@@ -166,7 +166,8 @@ def rerun_with_waves(verilog, toplevel, test_module, args, *, key, key_bits, lo,
         _, run = run_testbench(traced, toplevel, test_module, args, data=data, files=files,
                                public=public, opt=WAVES_OPT, timeout_s=timeout_s,
                                progress=progress, simulator=simulator, trace=True,
-                               run_dir=run_dir, plusargs=wave_plusargs(written, lo, hi))
+                               run_dir=run_dir, plusargs=wave_plusargs(written, lo, hi),
+                               timing=timing)
         doc.update(build_seconds=run["build_seconds"], sim_seconds=run["sim_seconds"])
     except (SimulationError, ValueError) as exc:
         if not is_fst(written):

@@ -133,6 +133,38 @@ def test_wrong_checkpoint_is_reported(default_run, monkeypatch):
     assert got == {(8, "weight", 17): 1, (8, "write_count", 300): 2}
 
 
+def test_step_log_mismatches_are_located(default_run):
+    """70 steps: one 64-step batch of the wrapper's step log and 6 steps read after the last
+    step. A wrong L+ inside the batch (step 37) and a wrong g after it (step 66) are reported
+    at their steps, and nothing else is (same cached build)."""
+    from zohw.sim.trainer import LOG_DEPTH, log_batch
+    from zohw.sw.train import train_golden
+
+    steps = 70
+    assert log_batch() == LOG_DEPTH == 64 < steps
+    golden = train_golden(DEFAULT.replace(steps=steps, eval_every=steps))
+    golden.l_plus[37] += 1
+    golden.g[66] -= 3
+    r = run_trainer_cosim(DEFAULT, steps, golden=golden, checkpoint_every=0)
+    assert r["steps"] == steps and not r["passed"]
+    got = {(m["step"], m["quantity"]): m["expected"] - m["got"] for m in r["first_mismatches"]}
+    assert got == {(37, "L+"): 1, (66, "g"): -3}
+    assert r["mismatches"] == 2
+
+
+def test_log_batch():
+    """Steps per step-log batch: the log's depth, at most the gap between two checkpoints
+    (read at the first batch ending at or after them), 1 when stopping mid-run."""
+    from zohw.sim.trainer import log_batch
+
+    assert log_batch() == 64
+    assert log_batch([1000, 2000, 3000]) == 64
+    assert log_batch([64, 128, 192]) == 64
+    assert log_batch([4, 8]) == 4
+    assert log_batch([10, 13, 30]) == 3
+    assert log_batch([50], until_stopped=True) == 1
+
+
 def test_checkpoint_every_is_validated():
     with pytest.raises(ValueError, match="checkpoint_every must be 0 .none. or an integer of "
                                          "at least 2, not 1"):
