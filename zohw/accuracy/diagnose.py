@@ -132,6 +132,8 @@ def run_diagnosis(model, variants, steps, seeds, jobs=2, progress=True, baseline
                 records.append(rec)
                 if bar is not None:
                     bar.update(1)
+            pool.close()        # let the workers exit: leaving the block terminates them
+            pool.join()
     else:
         for job in work:
             records.append(_job(job))

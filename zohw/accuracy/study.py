@@ -182,6 +182,8 @@ def run_study(steps=10000, seeds=(1, 2, 3), jobs=2, eval_every=None, progress=Tr
                 records.append(rec)
                 if bar is not None:
                     bar.update(1)
+            pool.close()        # let the workers exit: leaving the block terminates them
+            pool.join()
     else:
         for job in work:
             records.append(_job(job))
