@@ -274,14 +274,14 @@ def run_trainer_stimulus(sim, cfg, data, golden, init, *, progress=None):
 
 # -- the result --------------------------------------------------------------------------------
 
-def _key(cfg, net_entry):
+def _key(cfg, verilog_sha256):
     from .asic import GENERIC_LIBERTY, liberty_hash
     from .synth import yosys_version
 
     data = Path(str(cfg.dataset))          # a user's .npz: its content, not only its name
     data_sha = hashlib.sha256(data.read_bytes()).hexdigest() if data.is_file() else None
     return hashlib.sha256(json.dumps({
-        "format": TRAINER_POWER_FORMAT, "verilog": net_entry["verilog_sha256"],
+        "format": TRAINER_POWER_FORMAT, "verilog": verilog_sha256,
         "data": data_sha,
         "yosys": yosys_version(), "liberty": liberty_hash(GENERIC_LIBERTY),
         "clock_weight": CLOCK_WEIGHT, "memory_bit_weight": MEMORY_BIT_WEIGHT,
@@ -310,14 +310,17 @@ def trainer_power(trainer_cfg, engine_cfg=None, *, cache_dir=None, use_cache=Tru
     say = progress or (lambda msg: None)
     cfg = power_trainer_config(trainer_cfg, engine_cfg).replace(steps=MEASURED_STEPS)
     name = cfg.engine.strategy
-    say(f"{name}: synthesizing the trainer ({TARGET})")
-    net_entry = trainer_netlist(cfg, cache_dir=cache_dir, use_cache=use_cache)
-    key = _key(cfg, net_entry)
+    # the result's key first: a cached result needs no netlist (tens of MB of JSON)
+    from zohw.sim.trainer import design
+
+    key = _key(cfg, hashlib.sha256(design(cfg)[0].encode()).hexdigest())
     path = Path(cache_dir or default_cache_dir()) / f"{key}.trainer-power.json"
     if use_cache and not golden_overrides:
         hit = read_json_entry(path)
         if hit is not None:
             return {**hit, "cached": True}
+    say(f"{name}: synthesizing the trainer ({TARGET})")
+    net_entry = trainer_netlist(cfg, cache_dir=cache_dir, use_cache=use_cache)
     data = load_dataset(cfg.dataset, cfg.cim.input_bits, cfg.input_pool)
     golden = train_golden(cfg.replace(**(golden_overrides or {})), data)
     say(f"{name}: building the gate-level simulation")
