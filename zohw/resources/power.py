@@ -58,6 +58,11 @@ class GateSim:
     settles the logic, counts the nets that changed since the previous settled state into
     :attr:`toggles` (when :attr:`counting`) and returns the outputs ``{name: int}`` of the cycle;
     the clock edge at the end of the cycle loads the flip-flops.
+
+    Yosys ``$mem_v2`` cells (memories the ``asic-sram`` target leaves as macros; the netlist
+    must carry their parameters as a third element) are simulated as memories with registered
+    read ports; they are not gates: their accesses are counted (:meth:`memory_accesses`), not
+    their nets' toggles.
     """
 
     def __init__(self, netlist, liberty=GENERIC_LIBERTY, clock="clk"):

@@ -24,8 +24,8 @@ pipeline, update and loss units — as a gate-level netlist, simulated under its
 * **Engine share.** Cells are attributed to the engine by structure (:func:`engine_cells`):
   the engine's flip-flops (named ``engine.*`` in the netlist), the logic in the fan-in cone of
   their inputs, and the logic that depends on engine state only (the word map to ``z``); its
-  memory (a pool) by name. ``engine_ge`` is reported beside the standalone engine's GE as a
-  check of that attribution.
+  memory (a pool) by name. Its GE (``engine.ge``) and flip-flops, against the standalone
+  engine's, check that attribution (docs/power.md; tests/test_power_trainer.py).
 """
 
 import hashlib
@@ -420,15 +420,13 @@ def trainer_area_rows(trainer_cfg, engine_cfgs, *, cache_dir=None, use_cache=Tru
 def trainer_report(trainer_cfg, rows, *, command=None, wall_seconds=None):
     """The JSON document of ``zohw resources --design trainer --power``: one row per engine
     (label → :func:`trainer_power_rows`'s result) and the model's constants."""
-    from .power import CLOCK_WEIGHT as clock
-
     out = []
     for label, r in rows.items():
         out.append({"label": label, **r})
     gaussian = min((r for r in out if r["strategy"] in _gaussians()),
                    key=lambda r: r.get("total_power", r["ge"]), default=None)
     report = {"design": "trainer", "target": TARGET, "trainer": trainer_cfg.as_dict(),
-              "model": {"clock_weight": clock, "memory_bit_weight": MEMORY_BIT_WEIGHT,
+              "model": {"clock_weight": CLOCK_WEIGHT, "memory_bit_weight": MEMORY_BIT_WEIGHT,
                         "window": f"step {MEASURED_STEPS - 1} (the last of {MEASURED_STEPS})",
                         "units": "NAND2-toggle equivalents per cycle"},
               "baseline": gaussian["label"] if gaussian else None, "rows": out}
