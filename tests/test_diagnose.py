@@ -1,4 +1,4 @@
-"""The one-factor-at-a-time accuracy diagnosis (:mod:`zohw.accuracy.diagnose`) on a tiny data set."""
+"""The one-factor-at-a-time accuracy diagnosis (:mod:`zohw.accuracy.diagnose`), tiny data."""
 
 from pathlib import Path
 

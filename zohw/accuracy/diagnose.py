@@ -57,8 +57,8 @@ VARIANTS = {
     "eps5": ("golden", "ε / 2 (eps_shift 5)", {"eps_shift": 5}, None),
     "eps3-lr14": ("golden", "ε × 2 and lr / 2 (the same step)", {"eps_shift": 3, "lr_shift": 14},
                   None),
-    "scale2": ("golden", "weights × 2: ε × 2, logit_shift + 1 (float: identical to lr_shift + 1; "
-                         "the ADC error halves relative to the scores)",
+    "scale2": ("golden", "weights × 2: ε × 2, logit_shift + 1 (float: identical to "
+                         "lr_shift + 1; the ADC error halves relative to the scores)",
                {"eps_shift": 3, "logit_shift": 10}, "float-lr14"),
     "adc10-lr14": ("golden", "10-bit ADC, lr_shift + 1", {"cim": {"adc_bits": 10},
                                                           "lr_shift": 14}, "float-lr14"),
