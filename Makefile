@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv install demo test bench formal resources accuracy accuracy-rtl accuracy-mnist explore mutate readme cnn cosim-scale clean
+.PHONY: venv install demo test bench formal resources accuracy accuracy-rtl accuracy-mnist accuracy-mnist-diagnosis power-trainer explore mutate readme cnn cosim-scale clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,18 @@ accuracy-mnist: $(STAMP)
 	$(PY) -m zohw.accuracy --dataset mnist-5k --strategies pezo-otf,gauss-clt --steps 20000 --out docs/accuracy-mnist-linear
 	$(PY) -m zohw.accuracy --dataset mnist-5k --hidden 32 --input-pool 2 --strategies pezo-otf --steps 20000 --out docs/accuracy-mnist-mlp
 	$(PY) -m zohw.accuracy --combine docs/accuracy-mnist-linear.json --combine docs/accuracy-mnist-mlp.json --out docs/accuracy-mnist
+
+# Where the hardware arithmetic loses accuracy on MNIST-5k: one factor changed at a time from
+# the 9-bit-ADC baseline, beside float MeZO (docs/accuracy-mnist-diagnosis.md; ~1 h).
+accuracy-mnist-diagnosis: $(STAMP)
+	$(PY) -m zohw.accuracy.diagnose --steps 5000 --seeds 1,2 --out docs/accuracy-mnist-diagnosis-5k
+	$(PY) -m zohw.accuracy.diagnose --steps 20000 --seeds 1,2,3 --variants float-lr14,lr14,adc10-lr14,adc11-lr14 --out docs/accuracy-mnist-diagnosis-20k
+
+# The trainer's power proxy over one training step, every strategy (docs/power.md); ~45 min
+# from an empty cache, seconds cached.
+power-trainer: $(STAMP)
+	$(VENV)/bin/zohw resources --design trainer --power --rng all \
+	  --json docs/trainer_power.json --markdown docs/trainer_power.md
 
 # Mutation testing (docs/verification.md): 3 mutants per file of the Amaranth sources and golden
 # models (tools/mutate.py TARGETS) against their fast tests, no Verilator; out/mutate.json.
