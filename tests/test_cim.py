@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """CIM MAC: the interface signature, the behavioural macro and its co-simulation.
 
 The cross-checks at the bottom build the macro with Verilator (cached by content) and run the
