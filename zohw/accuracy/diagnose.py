@@ -15,6 +15,7 @@ import argparse
 import sys
 import time
 
+from zohw.accuracy.study import run_jobs
 from zohw.errors import ConfigError, UsageError
 from zohw.io import write_json_atomic, write_text_atomic
 
@@ -118,29 +119,7 @@ def run_diagnosis(model, variants, steps, seeds, jobs=2, progress=True, baseline
     work = [(name, model, steps, seed, eval_every, baseline) for name in variants
             for seed in seeds]
     t0 = time.perf_counter()
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=len(work), unit="run", desc="diagnosis")
-    records = []
-    if jobs > 1:
-        import multiprocessing as mp
-
-        from zohw.signals import pool_worker_init
-        with mp.get_context("spawn").Pool(jobs, initializer=pool_worker_init) as pool:
-            for rec in pool.imap_unordered(_job, work):
-                records.append(rec)
-                if bar is not None:
-                    bar.update(1)
-            pool.close()        # let the workers exit: leaving the block terminates them
-            pool.join()
-    else:
-        for job in work:
-            records.append(_job(job))
-            if bar is not None:
-                bar.update(1)
-    if bar is not None:
-        bar.close()
+    records = run_jobs(_job, work, jobs, progress and "diagnosis")
     order = {name: i for i, name in enumerate(variants)}
     records.sort(key=lambda r: (order[r["variant"]], r["seed"]))
     return {"kind": "diagnosis", "model": dict(model, hidden=list(model["hidden"])),

@@ -140,6 +140,37 @@ def check_strategies(names):
     return tuple(dict.fromkeys(names))
 
 
+def run_jobs(function, work, jobs, desc=None):
+    """``[function(job) for job in work]`` in completion order, on ``jobs`` spawned processes
+    when ``jobs > 1``; a tqdm bar described ``desc`` when given."""
+    bar = None
+    if desc:
+        from tqdm import tqdm
+        bar = tqdm(total=len(work), unit="run", desc=desc)
+    records = []
+    if jobs > 1:
+        import multiprocessing as mp
+
+        from zohw.signals import pool_worker_init
+        # spawned, not forked: a forked worker deadlocks in torch's thread pool once the parent
+        # has used it (seen with --verify-rtl); the workers stop with the parent on Ctrl-C
+        with mp.get_context("spawn").Pool(jobs, initializer=pool_worker_init) as pool:
+            for rec in pool.imap_unordered(function, work):
+                records.append(rec)
+                if bar is not None:
+                    bar.update(1)
+            pool.close()        # let the workers exit: leaving the block terminates them
+            pool.join()
+    else:
+        for job in work:
+            records.append(function(job))
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    return records
+
+
 def run_study(steps=10000, seeds=(1, 2, 3), jobs=2, eval_every=None, progress=True,
               knobs=None, model=None, strategies=None, verify_rtl=False):
     """Run every training of the study; returns the report dict. ``knobs`` (``{knob:
@@ -166,31 +197,7 @@ def run_study(steps=10000, seeds=(1, 2, 3), jobs=2, eval_every=None, progress=Tr
     fo_seeds = seeds if cfg.init == "uniform" else seeds[:1]
     work += [("fo-sgd", None, (), seed, steps, eval_every, m) for seed in fo_seeds]
     t0 = time.perf_counter()
-    records = []
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=len(work), unit="run", desc="accuracy study")
-    if jobs > 1:
-        import multiprocessing as mp
-
-        from zohw.signals import pool_worker_init
-        # spawned, not forked: a forked worker deadlocks in torch's thread pool once the parent
-        # has used it (seen with --verify-rtl); the workers stop with the parent on Ctrl-C
-        with mp.get_context("spawn").Pool(jobs, initializer=pool_worker_init) as pool:
-            for rec in pool.imap_unordered(_job, work):
-                records.append(rec)
-                if bar is not None:
-                    bar.update(1)
-            pool.close()        # let the workers exit: leaving the block terminates them
-            pool.join()
-    else:
-        for job in work:
-            records.append(_job(job))
-            if bar is not None:
-                bar.update(1)
-    if bar is not None:
-        bar.close()
+    records = run_jobs(_job, work, jobs, progress and "accuracy study")
     wall = time.perf_counter() - t0
     order = {_method(s, v): i for i, (s, v) in enumerate(golden)}
     records.sort(key=lambda r: (r["kind"] != "golden", order.get(r.get("method"), 0),
