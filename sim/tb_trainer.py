@@ -93,8 +93,6 @@ class TrainerTB:
         dut.init_addr.value = 0
         dut.init_data.value = 0
         dut.rb_addr.value = 0
-        if not self.args["reset_cycles"]:
-            dut.rst.value = 1
 
     def cycle_now(self):
         return sim_cycle()

@@ -23,12 +23,11 @@ import time
 from pathlib import Path
 
 from zohw.cache import CacheEntry, cache_root
-from zohw.sim.kit import CLOCK_PERIOD_NS
 from zohw.io import run_directory
 from zohw.train_config import TrainerConfig
 
 from .host import run_testbench
-from .kit import pack
+from .kit import CLOCK_PERIOD_NS, pack
 
 __all__ = ["TB_MODULE", "TOPLEVEL", "WRAPPER_TOPLEVEL", "TRAINER_OPT",
            "TRAINER_SHORT_OPT", "OPT_CYCLES", "trainer_opt", "CHECKPOINT_WEIGHTS",
