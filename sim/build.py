@@ -31,6 +31,7 @@ builds of one key are serialised by a lock file. Verilator's runtime objects, th
 every design, are compiled once and shared between builds (an entry of their own).
 """
 
+import abc
 import contextlib
 import fcntl
 import functools
@@ -185,12 +186,12 @@ def _key(parts):
 
 # -- the simulator plug-ins -------------------------------------------------------------------
 
-class Simulator:
+class Simulator(abc.ABC):
     """What the flow needs of a simulator: a plug-in of :data:`SIMULATORS`.
 
     ``name`` is its registry name and cache directory; a subclass provides
-    :meth:`version`, :meth:`available`, :meth:`key_parts`, :meth:`build_into`,
-    :meth:`executable` and :meth:`command`."""
+    :meth:`version`, :meth:`key_parts`, :meth:`build_into`, :meth:`executable` and
+    :meth:`command` (and may override :meth:`available`, :meth:`sim_env`)."""
 
     name = None
     #: One line telling how to get the simulator, for the error when it is missing.
@@ -199,24 +200,26 @@ class Simulator:
     def available(self) -> bool:
         return True
 
+    @abc.abstractmethod
     def version(self) -> str:
-        raise NotImplementedError
+        """The simulator's version (part of every cache key)."""
 
+    @abc.abstractmethod
     def key_parts(self, *, public, opt, trace, timing):
         """Build flags that change the model (beyond the Verilog and the top level)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def build_into(self, directory, verilog, toplevel, *, public, opt, trace, timing,
                    timeout_s):
         """Build the model of ``verilog`` into the empty ``directory``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def executable(self, directory, toplevel) -> Path:
-        raise NotImplementedError
+        """The model's file in its build ``directory``."""
 
+    @abc.abstractmethod
     def command(self, model, *, plusargs=(), trace=False):
         """The command line that runs ``model`` (cwd: the run directory)."""
-        raise NotImplementedError
 
     def sim_env(self) -> dict:
         """Extra environment of a simulation."""

@@ -135,8 +135,9 @@ def test_build_key_covers_flags():
             runner.build_key(text, "zohw_counter", public=COUNTER_PORTS),
             runner.build_key(text, "zohw_other"),
             runner.build_key(text + "\n", "zohw_counter"),
-            runner.build_key(text, "zohw_counter", trace=True)}
-    assert len(keys) == 6
+            runner.build_key(text, "zohw_counter", trace=True),
+            runner.build_key(text, "zohw_counter", timing=True)}
+    assert len(keys) == 7
     assert runner.build_key(text, "zohw_counter") == runner.build_key(
         text, "zohw_counter", public="all", opt=runner.DEFAULT_OPT)
     # the order of the port names does not matter
