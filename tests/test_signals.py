@@ -245,6 +245,33 @@ def test_pool_stops_on_a_failed_job(tmp_path):
     assert not any(f.done() and not f.cancelled() and f.exception() is None for f in futures)
 
 
+def _job_whose_stop_is_swallowed(directory):
+    """Gets SIGTERM and catches it, as the executor's own code does when the signal lands
+    between jobs or while a result is sent back (the race behind a CI failure: the next queued
+    job then ran with the stop forgotten, and was killed 3 s later with its scratch file left)."""
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+    except signals.WorkerTerminated:
+        return "swallowed"
+    return "no signal"
+
+
+def test_a_worker_whose_stop_was_swallowed_starts_no_job(tmp_path):
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    started = tmp_path / "started"
+    started.mkdir()
+    with ProcessPoolExecutor(1, initializer=signals.pool_worker_init) as pool:
+        first = pool.submit(signals.in_worker, _job_whose_stop_is_swallowed, started)
+        assert first.result(timeout=30) == "swallowed"
+        second = pool.submit(signals.in_worker, _slow_job, started)
+        with pytest.raises(BrokenProcessPool):       # its worker exited instead of running it
+            second.result(timeout=30)
+    assert list(started.iterdir()) == []
+
+
 # -- no partial output: what an interrupted command wrote of its outputs is removed -----------
 
 def test_interrupt_after_the_json_removes_it(tmp_path, monkeypatch, capsys):

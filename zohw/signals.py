@@ -83,8 +83,13 @@ class WorkerTerminated(SystemExit):
     the worker (a SystemExit, so a worker stopped between jobs ends quietly too)."""
 
 
+_worker_stopped = []
+
+
 def _worker_sigterm(signum, frame):
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if _worker_stopped:             # already unwinding: let the cleanup finish
+        return
+    _worker_stopped.append(signum)
     raise WorkerTerminated(EXIT_CODES[signal.SIGTERM])
 
 
@@ -92,6 +97,7 @@ def pool_worker_init():
     """Initializer of a pool worker: a process group of its own (stopped with its children by
     :func:`stop_pool`), SIGTERM unwinding the running job, and no Ctrl-C handling (the parent
     handles it)."""
+    _worker_stopped.clear()
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -101,7 +107,13 @@ def pool_worker_init():
 def in_worker(fn, *args, **kwargs):
     """Run a pool job: ``pool.submit(in_worker, fn, ...)``. When the worker is stopped, the
     job's ``finally`` blocks run (scratch directories removed, its subprocesses killed) and the
-    worker exits at once instead of taking the next queued job."""
+    worker exits at once instead of taking the next queued job.
+
+    The stop is remembered, not only raised: the executor's own code catches a
+    :class:`WorkerTerminated` that lands in it (between jobs, or while a result is sent back)
+    and goes on to the next queued job, which must then not start."""
+    if _worker_stopped:
+        os._exit(EXIT_CODES[signal.SIGTERM])
     try:
         return fn(*args, **kwargs)
     except WorkerTerminated:
