@@ -85,3 +85,20 @@ def test_port_check_can_fail(monkeypatch):
                         functools.partial(_BadEngine, replay=False))
     with pytest.raises(SynthesisError, match="no 1-bit replay input"):
         engine_verilog_checked(cfg)
+
+
+def test_logic_memories_leave_other_designs_alone(tmp_path, monkeypatch):
+    """The asic flows map ``ram_style = "logic"`` memories first (``LOGIC_MEMORIES``), on the
+    modules that hold one only: an engine's netlist is the same as without that step."""
+    from zohw.resources.cells import TARGETS
+    from zohw.resources.targets import LOGIC_MEMORIES
+
+    v = engine_verilog_checked(EngineConfig(strategy="pezo-block", lanes=2, width=4, pool=16))
+    with_step = synth_verilog(v, "asic", cache_dir=tmp_path)
+    tgt = TARGETS["asic"]
+    assert tgt.synth.startswith(LOGIC_MEMORIES)
+    monkeypatch.setitem(TARGETS, "asic", dataclasses.replace(
+        tgt, synth=tgt.synth[len(LOGIC_MEMORIES):]))
+    without = synth_verilog(v, "asic", cache_dir=tmp_path)
+    assert (with_step["cached"], without["cached"]) == (False, False)
+    assert with_step["stat"] == without["stat"]

@@ -191,8 +191,10 @@ ECP5 = Target(
 #: every pass) become flip-flops first, at their exact depth: left to synth, memory_share
 #: would merge their constant-address read ports into wide ports and round the depth up to a
 #: power of two (the digits macro's 41 rows of 16 weights to 64: ~4 400 extra flip-flops).
-#: The FPGA flows' memory_libmap honours the attribute itself.
-LOGIC_MEMORIES = ("proc\nmemory_collect a:ram_style=logic\nmemory_map a:ram_style=logic\n")
+#: The FPGA flows' memory_libmap honours the attribute itself. Only modules holding such a
+#: memory are processed early (``%m``): every other design's netlist is unchanged.
+LOGIC_MEMORIES = ("proc a:ram_style=logic %m\n"
+                  "memory_collect a:ram_style=logic\nmemory_map a:ram_style=logic\n")
 
 ASIC = Target(
     name="asic",
