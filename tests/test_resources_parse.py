@@ -20,10 +20,13 @@ def test_targets():
     assert DEFAULT_TARGETS == ("xilinx7", "ice40", "ecp5")      # asic is opt-in
     assert "abc -liberty cells.lib" in TARGETS["asic"].script("t")
     assert TARGETS["asic"].stat() == "stat -liberty cells.lib -json"
-    # asic-sram: memories stay macros, only small ROMs are mapped (to logic)
+    # asic-sram: memories stay macros; only memories marked ram_style=logic (first, before
+    # synth) and small ROMs are mapped to logic
     sram = TARGETS["asic-sram"].script("t").splitlines()
     assert [line for line in sram if line.startswith("memory_map")] == [
-        "memory_map -rom-only r:SIZE<=256"]
+        "memory_map a:ram_style=logic", "memory_map -rom-only r:SIZE<=256"]
+    assert sram.index("memory_map a:ram_style=logic") < sram.index(
+        "synth -flatten -top t -run :fine")
     assert "synth -flatten -top t -run :fine" in sram
     assert "synth_xilinx" in TARGETS["xilinx7"].script("top") and "-flatten" in \
         TARGETS["xilinx7"].script("top")
