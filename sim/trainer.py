@@ -292,40 +292,22 @@ def checkpoint_steps(steps, every):
     return list(range(every, steps, every))
 
 
-def golden_checkpoints(cfg: TrainerConfig, data, at):
+def golden_checkpoints(cfg: TrainerConfig, data, at, golden=None):
     """The golden weights and write counts after each step count in ``at``:
-    ``{n: (weights [d], write_counts [d])}``, replaying :func:`zohw.sw.train.golden_step` with
-    the engine words and mini-batches :func:`zohw.sw.train.train_golden` uses.
+    ``{n: (weights [d], write_counts [d])}`` — ``golden``'s snapshots
+    (:func:`zohw.sw.train.train_golden` with ``snapshots=at``) if it has them all, else from a
+    golden run of ``max(at)`` steps that keeps them."""
+    import dataclasses
 
-    (``train_golden`` keeps only the final state; this replays its loop to keep the
-    intermediate ones. The RTL is compared with both — per step and at the end with
-    ``train_golden``, at the checkpoints with this — so a replay that drifted from
-    ``train_golden`` would show as mismatches, not pass unnoticed.)
-    """
-    import torch
+    from zohw.sw.train import train_golden
 
-    from zohw.sw.data import batch_indices
-    from zohw.sw.perturb import golden_perturbations
-    from zohw.sw.train import Z_CHUNK, golden_step, init_weights, single_thread
-
-    out = {}
     if not at:
-        return out
-    last = max(at)
-    with single_thread():
-        w = init_weights(cfg)
-        writes = torch.zeros(cfg.params, dtype=torch.int64)
-        for first in range(0, last, Z_CHUNK):
-            n = min(Z_CHUNK, last - first)
-            zs = golden_perturbations(cfg.engine, cfg.seed, cfg.params, n, first_step=first)
-            idx = batch_indices(data.n_train, cfg.batch, first, n, cfg.stride)
-            for k in range(n):
-                w, _, _, _, wr = golden_step(cfg, w, zs[k], data.x_train[idx[k]],
-                                             data.y_train[idx[k]], first + k)
-                writes += wr
-                if first + k + 1 in at:
-                    out[first + k + 1] = (w.clone(), writes.clone())
-    return out
+        return {}
+    have = getattr(golden, "snapshots", None) or {}
+    if all(n in have for n in at):
+        return {n: have[n] for n in at}
+    run = train_golden(dataclasses.replace(cfg, steps=max(at)), data, snapshots=at)
+    return run.snapshots
 
 
 def design_verilog(cfg: TrainerConfig, capacity=None):
@@ -446,7 +428,7 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
     t0 = time.monotonic()
     if golden is None:
         say("golden model")
-        golden = train_golden(gcfg, data)
+        golden = train_golden(gcfg, data, snapshots=planned)
     golden_seconds = time.monotonic() - t0
 
     say("generating Verilog")
@@ -484,10 +466,11 @@ def run_trainer_cosim(cfg: TrainerConfig, steps=None, *, golden_overrides=None, 
     bulk = {"payloads": pack_samples(data.x_train, data.y_train, cfg.cim.input_bits,
                                      cfg.inputs),
             "expected": expected}
-    # the checkpoints' golden states are computed while the RTL runs (another process)
+    # the checkpoints' golden states: the golden run's snapshots, or (a golden result given
+    # without them) a golden run computed while the RTL runs (another process)
     ck_golden = {}
     ck_thread = threading.Thread(
-        target=lambda: ck_golden.update(golden_checkpoints(gcfg, data, checkpoints)),
+        target=lambda: ck_golden.update(golden_checkpoints(gcfg, data, checkpoints, golden)),
         daemon=True)
     ck_thread.start()
     watcher = _ProgressWatcher(progress_path, steps, on_progress)

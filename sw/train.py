@@ -452,6 +452,9 @@ class TrainResult:
     train_accuracy: list = field(default_factory=list)
     cycles: int = 0
     seconds: float = 0.0
+    #: ``{n: (weights [d], write_counts [d])}`` after step count n, for each n asked for
+    #: (``train_golden(..., snapshots=...)``; the co-simulation's checkpoints)
+    snapshots: dict = field(default_factory=dict)
 
     @property
     def final_test_accuracy(self):
@@ -496,7 +499,8 @@ def _eval_points(cfg):
     return [0] + pts
 
 
-def train_golden(cfg: TrainerConfig, data=None, progress=False, z_source=None, macro=None):
+def train_golden(cfg: TrainerConfig, data=None, progress=False, z_source=None, macro=None,
+                 snapshots=()):
     """Run ``cfg.steps`` golden steps from :func:`init_weights`; returns a :class:`TrainResult`.
 
     ``data`` defaults to :func:`load_data` (the configuration's data set); its shape must
@@ -504,13 +508,15 @@ def train_golden(cfg: TrainerConfig, data=None, progress=False, z_source=None, m
     ``z_source(first_step, count) -> LongTensor[count, d]`` overrides the engine (tests); by
     default the words come from :func:`zohw.sw.perturb.golden_perturbations` in chunks of at
     most :data:`Z_CHUNK` steps. ``macro`` is the CIM macro factory (default the behavioural
-    macro): its golden model computes the layers, its latencies the cycles.
+    macro): its golden model computes the layers, its latencies the cycles. ``snapshots``:
+    step counts (1 … ``steps``) after which the weights and write counts are kept
+    (``TrainResult.snapshots``), taken from the run's own trajectory.
     """
     with single_thread():
-        return _train_golden(cfg, data, progress, z_source, macro)
+        return _train_golden(cfg, data, progress, z_source, macro, snapshots)
 
 
-def _train_golden(cfg, data, progress, z_source, macro):
+def _train_golden(cfg, data, progress, z_source, macro, snapshots=()):
     from zohw.sw.perturb import golden_perturbations
 
     t0 = time.perf_counter()
@@ -525,16 +531,19 @@ def _train_golden(cfg, data, progress, z_source, macro):
                       torch.zeros(d, dtype=torch.int64))
     with torch.inference_mode():        # no autograd bookkeeping: a step is ~30 tiny ops
         _train_loop(cfg, data, z_source, macro, res, bar_desc=progress and
-                    f"golden {cfg.engine.strategy}")
+                    f"golden {cfg.engine.strategy}", snapshots=snapshots)
     res.weights = res.weights.clone()   # a normal tensor again (inference tensors are frozen)
     res.cycles = predicted_cycles_per_step(cfg, macro) * cfg.steps
     res.seconds = time.perf_counter() - t0
     return res
 
 
-def _train_loop(cfg, data, z_source, macro, res, bar_desc):
+def _train_loop(cfg, data, z_source, macro, res, bar_desc, snapshots=()):
     """The steps of :func:`train_golden` into ``res`` (its tensors pre-allocated)."""
     T, d = cfg.steps, cfg.params
+    snapshots = sorted(set(snapshots))
+    if snapshots and not (1 <= snapshots[0] and snapshots[-1] <= T):
+        raise ValueError(f"snapshots must be step counts from 1 to {T}, not {snapshots}")
     w = res.weights
     points = _eval_points(cfg)
 
@@ -578,8 +587,14 @@ def _train_loop(cfg, data, z_source, macro, res, bar_desc):
                 evaluate(s + 1)
                 next_eval += 1
         # write_counts summed over the chunk: 2 per non-zero delta, 1 per changed update
-        res.write_counts += (words.delta != 0).sum(0) * 2
-        res.write_counts += (traj[1:] != traj[:-1] - words.delta).sum(0)
+        perturbed = words.delta != 0
+        updated = traj[1:] != traj[:-1] - words.delta
+        for s in (s for s in snapshots if first < s <= first + n):
+            j = s - first
+            res.snapshots[s] = (traj[j].clone(), res.write_counts + perturbed[:j].sum(0) * 2
+                                + updated[:j].sum(0))
+        res.write_counts += perturbed.sum(0) * 2
+        res.write_counts += updated.sum(0)
         w = traj[n].clone()
         if bar is not None:
             bar.update(n)

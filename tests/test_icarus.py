@@ -109,8 +109,8 @@ def test_trainer_steps_bit_exact_and_a_waveform(monkeypatch, tmp_path):
 
     real = host.golden_checkpoints
 
-    def wrong(cfg, data, at):
-        out = real(cfg, data, at)
+    def wrong(cfg, data, at, golden=None):
+        out = real(cfg, data, at, golden)
         w, c = out[2]
         w = w.clone()
         w[17] += 1

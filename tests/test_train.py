@@ -264,6 +264,23 @@ def test_chunked_engine_words_equal_one_shot(data, monkeypatch):
     assert torch.equal(a.weights, b.weights)
 
 
+def test_snapshots_are_the_states_of_shorter_runs(data, monkeypatch):
+    """A snapshot after n steps (inside a chunk, at a chunk's end, after the last step) is the
+    final state of an n-step run: its weights and its write counts."""
+    import zohw.sw.train as tr
+    monkeypatch.setattr(tr, "Z_CHUNK", 5)
+    cfg = TrainerConfig(steps=12, eval_every=12)
+    run = train_golden(cfg, data, snapshots=[7, 3, 5, 12])
+    assert sorted(run.snapshots) == [3, 5, 7, 12]
+    for n, (w, c) in run.snapshots.items():
+        short = train_golden(cfg.replace(steps=n, eval_every=n), data)
+        assert torch.equal(w, short.weights) and torch.equal(c, short.write_counts), n
+    assert torch.equal(run.snapshots[12][1], run.write_counts)
+    assert not torch.equal(run.snapshots[3][1], run.snapshots[7][1])
+    with pytest.raises(ValueError, match=r"snapshots must be step counts from 1 to 12"):
+        train_golden(cfg, data, snapshots=[13])
+
+
 @pytest.mark.parametrize("kw", [dict(loss="mse"), dict(update="sign"), dict(hidden=(16,)),
                                 dict(engine=EngineConfig(strategy="gauss-clt"), lr_decay=50)])
 def test_variants_learn(data, kw):

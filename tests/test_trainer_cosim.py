@@ -115,8 +115,8 @@ def test_wrong_checkpoint_is_reported(default_run, monkeypatch):
 
     real = host.golden_checkpoints
 
-    def wrong(cfg, data, at):
-        out = real(cfg, data, at)
+    def wrong(cfg, data, at, golden=None):
+        out = real(cfg, data, at, golden)
         w, c = out[at[1]]
         w, c = w.clone(), c.clone()
         w[17] += 1
