@@ -111,7 +111,9 @@ class BehaviouralCIMMacro(wiring.Component):
     row at a constant address through which the passes read every cell at once. It is marked
     ``ram_style = "logic"``, so every synthesis target builds it from flip-flops. (As a memory,
     Verilator updates one row per write instead of every cell per cycle: 1.6 times the
-    trainer's co-simulation speed, docs/cosim.md.) Every cycle of a vector performs one pass — slice k of every cell times input
+    trainer's co-simulation speed, docs/cosim.md.)
+
+    Every cycle of a vector performs one pass — slice k of every cell times input
     bit-plane i (serial) or the whole input (parallel) — for all columns at once: in every tile,
     the products of the tile's rows summed by an adder tree per column (the tile's "analog"
     column sum) and the tile's ADC (drop ``adc_shift`` LSBs, clip at ``2**adc_bits - 1``); the

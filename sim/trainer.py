@@ -297,8 +297,6 @@ def golden_checkpoints(cfg: TrainerConfig, data, at, golden=None):
     ``{n: (weights [d], write_counts [d])}`` — ``golden``'s snapshots
     (:func:`zohw.sw.train.train_golden` with ``snapshots=at``) if it has them all, else from a
     golden run of ``max(at)`` steps that keeps them."""
-    import dataclasses
-
     from zohw.sw.train import train_golden
 
     if not at:
@@ -306,8 +304,7 @@ def golden_checkpoints(cfg: TrainerConfig, data, at, golden=None):
     have = getattr(golden, "snapshots", None) or {}
     if all(n in have for n in at):
         return {n: have[n] for n in at}
-    run = train_golden(dataclasses.replace(cfg, steps=max(at)), data, snapshots=at)
-    return run.snapshots
+    return train_golden(cfg.replace(steps=max(at)), data, snapshots=at).snapshots
 
 
 def design_verilog(cfg: TrainerConfig, capacity=None):

@@ -101,7 +101,12 @@ def _job(job):
                        eval_every=eval_every)
     data = load_dataset(cfg.dataset, cfg.cim.input_bits, cfg.input_pool)
     if kind == "golden":
-        res = train_golden(cfg, data)
+        # a verified run keeps the co-simulation's checkpoint states from its own trajectory
+        snapshots = ()
+        if verify:
+            from zohw.sim.trainer import CHECKPOINT_EVERY, checkpoint_steps
+            snapshots = checkpoint_steps(cfg.steps, CHECKPOINT_EVERY)
+        res = train_golden(cfg, data, snapshots=snapshots)
     else:
         res = train_reference(cfg, kind, data)
     loss, every = _downsample(res.step_loss().tolist())
